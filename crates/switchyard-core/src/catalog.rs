@@ -1,0 +1,126 @@
+//! What the platform serves and to whom: users, keys, providers and models.
+//!
+//! These records are loaded into the gateway's in-memory snapshot; the hot path reads only that.
+
+use crate::key::KeyHash;
+use crate::money::Prices;
+use crate::secret::Secret;
+use crate::{KeyId, UserId};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Unix time in milliseconds. One integer type for time in every store keeps SQLite and
+/// PostgreSQL identical and avoids time-zone bugs.
+pub type UnixMillis = i64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: UnixMillis,
+}
+
+/// An API key as stored: never the secret, only its keyed hash and visible prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: KeyId,
+    pub user_id: UserId,
+    pub name: String,
+    pub visible_prefix: String,
+    pub hash: KeyHash,
+    pub created_at: UnixMillis,
+    pub expires_at: Option<UnixMillis>,
+    pub revoked_at: Option<UnixMillis>,
+    /// Model names the key may use; `None` means every model.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+/// The wire protocol an upstream speaks. Closed: code branches on this, never on a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible HTTP API (OpenAI, DeepSeek, Mistral, OpenRouter, vLLM, Ollama…).
+    Openai,
+    /// The built-in offline provider: deterministic answers, no network.
+    Demo,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Demo => "demo",
+        }
+    }
+}
+
+/// Deadlines for one upstream exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the TCP (and TLS) connection.
+    pub connect: Duration,
+    /// From sending the request to receiving the response head.
+    pub first_byte: Duration,
+    /// The whole exchange, including a streamed body.
+    pub total: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    /// Where the provider processes data: an ISO 3166 country code or `EU`.
+    pub jurisdiction: String,
+    pub timeouts: Timeouts,
+}
+
+/// What a model does; decides which endpoints may call it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Chat,
+    Embedding,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The name clients ask for.
+    pub name: String,
+    /// The name of the provider that serves it.
+    pub provider: String,
+    /// The name the provider knows it by.
+    pub upstream_model: String,
+    pub kind: ModelKind,
+    pub prices: Prices,
+    /// Unix seconds, reported in `/v1/models`.
+    pub created: i64,
+}

@@ -1,0 +1,115 @@
+//! The one table of error codes: every failure a client can see has a row here, with its HTTP
+//! status and its OpenAI `type`. Handlers never pick statuses themselves.
+
+/// A client-visible error class. `code()` is the stable string in the error body and the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// No key, a malformed key, or a key we do not know.
+    InvalidApiKey,
+    /// A known key that was revoked.
+    KeyRevoked,
+    /// A known key past its expiry.
+    KeyExpired,
+    /// The key's account is disabled.
+    AccountDisabled,
+    /// The key may not use this model.
+    ModelNotAllowed,
+    /// The management API needs an admin.
+    AdminRequired,
+    /// No such model in the catalogue.
+    ModelNotFound,
+    /// The model exists but does not serve this endpoint (e.g. chat on an embedding model).
+    WrongModelKind,
+    /// No such route.
+    NotFound,
+    /// The body is not valid JSON.
+    InvalidJson,
+    /// The JSON is valid but a field is missing or has the wrong type.
+    InvalidRequest,
+    /// A management resource that does not exist.
+    ResourceNotFound,
+    /// A management resource that already exists.
+    Conflict,
+    /// The body is larger than the configured limit.
+    BodyTooLarge,
+    /// The method is not allowed on this route.
+    MethodNotAllowed,
+    /// The upstream failed: connection refused, reset, malformed answer, 5xx.
+    UpstreamFailed,
+    /// The upstream rate-limited us (429).
+    UpstreamRateLimited,
+    /// An upstream deadline passed (connect, first byte or total).
+    UpstreamTimeout,
+    /// The upstream rejected the request (its own 4xx); the body carries its message.
+    UpstreamRejected,
+    /// A bug or an unavailable store. Never used for a client's mistake.
+    Internal,
+    /// The server is shutting down or the store is unreachable.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// HTTP status for this error.
+    pub fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            InvalidApiKey | KeyRevoked | KeyExpired => 401,
+            AccountDisabled | ModelNotAllowed | AdminRequired => 403,
+            ModelNotFound | NotFound | ResourceNotFound => 404,
+            MethodNotAllowed => 405,
+            Conflict => 409,
+            InvalidJson | InvalidRequest | WrongModelKind => 400,
+            BodyTooLarge => 413,
+            UpstreamRateLimited => 429,
+            Internal => 500,
+            UpstreamFailed => 502,
+            Unavailable => 503,
+            UpstreamTimeout => 504,
+            // The real status is the upstream's; this is the fallback when it sent none.
+            UpstreamRejected => 400,
+        }
+    }
+
+    /// OpenAI's error `type`.
+    pub fn kind(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidApiKey | KeyRevoked | KeyExpired => "authentication_error",
+            AccountDisabled | ModelNotAllowed | AdminRequired => "permission_error",
+            ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
+            | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
+                "invalid_request_error"
+            }
+            UpstreamRateLimited => "rate_limit_error",
+            UpstreamFailed | UpstreamTimeout | Internal | Unavailable => "api_error",
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidApiKey => "invalid_api_key",
+            KeyRevoked => "key_revoked",
+            KeyExpired => "key_expired",
+            AccountDisabled => "account_disabled",
+            ModelNotAllowed => "model_not_allowed",
+            AdminRequired => "admin_required",
+            ModelNotFound => "model_not_found",
+            WrongModelKind => "wrong_model_kind",
+            NotFound => "not_found",
+            InvalidJson => "invalid_json",
+            InvalidRequest => "invalid_request",
+            ResourceNotFound => "resource_not_found",
+            Conflict => "conflict",
+            BodyTooLarge => "body_too_large",
+            MethodNotAllowed => "method_not_allowed",
+            UpstreamFailed => "upstream_error",
+            UpstreamRateLimited => "upstream_rate_limited",
+            UpstreamTimeout => "upstream_timeout",
+            UpstreamRejected => "upstream_rejected",
+            Internal => "internal_error",
+            Unavailable => "unavailable",
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The domain of Switchyard: what a key, a model, a price and a request log *are*, and the
+//! rules that relate them. Pure code: no tokio, no SQL, no HTTP. Everything here is tested
+//! with plain unit and property tests.
+
+pub mod catalog;
+pub mod error;
+pub mod id;
+pub mod key;
+pub mod log;
+pub mod money;
+pub mod policy;
+pub mod secret;
+pub mod usage;
+
+pub use id::{KeyId, RequestId, UserId};
+pub use money::Nanos;
+pub use secret::Secret;
+pub use usage::Usage;
