@@ -1,0 +1,210 @@
+//! Reading and rewriting an inbound OpenAI request without building a JSON tree.
+
+use crate::fields::{RawFields, json_string};
+
+/// An OpenAI endpoint that reaches an upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    ChatCompletions,
+    Embeddings,
+}
+
+impl Endpoint {
+    /// The path below the provider's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+
+    /// The name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat.completions",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// What is wrong with a request, with the offending field for OpenAI's `param`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub message: String,
+    pub param: Option<String>,
+    /// True when the body is not JSON at all (as opposed to a bad field).
+    pub malformed_json: bool,
+}
+
+/// The fields of an inbound request that the gateway needs, plus the means to rewrite it.
+#[derive(Debug)]
+pub struct RequestPeek<'a> {
+    fields: RawFields<'a>,
+    pub endpoint: Endpoint,
+    pub model: String,
+    pub stream: bool,
+    /// Whether the client itself asked for the usage chunk of a stream.
+    pub client_wants_usage: bool,
+    /// `max_completion_tokens`, else `max_tokens`, if given.
+    pub max_tokens: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+impl<'a> RequestPeek<'a> {
+    /// Reads the fields the gateway needs and checks the required ones are there with the
+    /// right types. Errors name the field and what was expected.
+    pub fn parse(endpoint: Endpoint, body: &'a [u8]) -> Result<Self, RequestError> {
+        let fields = RawFields::parse(body).map_err(|e| RequestError {
+            message: e.message,
+            param: None,
+            malformed_json: true,
+        })?;
+        let bad = |e: crate::fields::FieldError| RequestError {
+            message: e.message,
+            param: Some(e.field),
+            malformed_json: false,
+        };
+        let missing = |name: &str, what: &str| RequestError {
+            message: format!("you must provide `{name}` ({what})"),
+            param: Some(name.to_owned()),
+            malformed_json: false,
+        };
+        let model: String = fields
+            .typed("model", "a string naming a model")
+            .map_err(bad)?
+            .ok_or_else(|| missing("model", "a string naming a model"))?;
+        match endpoint {
+            Endpoint::ChatCompletions => {
+                let raw = fields
+                    .get("messages")
+                    .ok_or_else(|| missing("messages", "an array of messages"))?;
+                let text = raw.get();
+                if !text.starts_with('[') {
+                    return Err(RequestError {
+                        message: "`messages` must be an array of messages".into(),
+                        param: Some("messages".into()),
+                        malformed_json: false,
+                    });
+                }
+                if text[1..].trim_start().starts_with(']') {
+                    return Err(RequestError {
+                        message: "`messages` must contain at least one message".into(),
+                        param: Some("messages".into()),
+                        malformed_json: false,
+                    });
+                }
+            }
+            Endpoint::Embeddings => {
+                if !fields.has("input") {
+                    return Err(missing(
+                        "input",
+                        "a string or an array of strings or token arrays",
+                    ));
+                }
+            }
+        }
+        let stream = fields
+            .typed::<bool>("stream", "a boolean")
+            .map_err(bad)?
+            .unwrap_or(false);
+        let client_wants_usage = fields
+            .typed::<StreamOptions>("stream_options", "an object like {\"include_usage\": true}")
+            .map_err(bad)?
+            .is_some_and(|o| o.include_usage);
+        let max_tokens = match fields
+            .typed::<u64>("max_completion_tokens", "a non-negative integer")
+            .map_err(bad)?
+        {
+            Some(n) => Some(n),
+            None => fields
+                .typed::<u64>("max_tokens", "a non-negative integer")
+                .map_err(bad)?,
+        };
+        Ok(RequestPeek {
+            fields,
+            endpoint,
+            model,
+            stream,
+            client_wants_usage,
+            max_tokens,
+        })
+    }
+
+    /// The body to send upstream: `model` renamed, and for streams `stream_options.include_usage`
+    /// forced on so the upstream reports usage we can bill. Every other field is kept verbatim.
+    pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
+        let model = json_string(upstream_model);
+        if self.stream {
+            self.fields.write_with(&[
+                ("model", &model),
+                ("stream_options", r#"{"include_usage":true}"#),
+            ])
+        } else {
+            self.fields.write_with(&[("model", &model)])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<RequestPeek<'_>, RequestError> {
+        RequestPeek::parse(Endpoint::ChatCompletions, body.as_bytes())
+    }
+
+    #[test]
+    fn reads_what_the_gateway_needs() {
+        let p = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"max_tokens":9}"#).unwrap();
+        assert_eq!(p.model, "m");
+        assert!(p.stream);
+        assert!(!p.client_wants_usage);
+        assert_eq!(p.max_tokens, Some(9));
+        let body = String::from_utf8(p.upstream_body("gpt-up")).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"gpt-up","messages":[{"role":"user","content":"x"}],"stream":true,"max_tokens":9,"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn keeps_the_clients_own_stream_options_choice_visible() {
+        let p = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        assert!(p.client_wants_usage);
+    }
+
+    #[test]
+    fn non_stream_body_only_renames_the_model() {
+        let p =
+            parse(r#"{"messages":[{"role":"user","content":"x"}],"model":"m","seed":1}"#).unwrap();
+        assert_eq!(
+            String::from_utf8(p.upstream_body("u")).unwrap(),
+            r#"{"messages":[{"role":"user","content":"x"}],"model":"u","seed":1}"#
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse(r#"{"messages":[]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"));
+        let e = parse(r#"{"model":"m"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages"));
+        let e = parse(r#"{"model":"m","messages":[]}"#).unwrap_err();
+        assert!(e.message.contains("at least one"));
+        let e = parse(r#"{"model":"m","messages":"hi"}"#).unwrap_err();
+        assert!(e.message.contains("array"));
+        let e = parse(r#"{"model":3,"messages":[{}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"));
+        let e = parse(r#"{"model":"m","messages":[{}],"stream":"yes"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("stream"));
+        let e = parse(r#"{"model":"m","#).unwrap_err();
+        assert!(e.malformed_json);
+        let e = RequestPeek::parse(Endpoint::Embeddings, br#"{"model":"e"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("input"));
+    }
+}
