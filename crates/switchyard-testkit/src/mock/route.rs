@@ -1,0 +1,150 @@
+//! One request's path through the mock: read and record it, check the key, dispatch by route,
+//! and stamp the headers OpenAI puts on every response.
+
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::body::Response;
+use super::error::ApiError;
+use super::record::Recorded;
+use super::server::Shared;
+use super::{MockOptions, chat, embeddings, models};
+
+/// What a route handler needs besides the request body.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    /// This request's number within the mock, from 1.
+    pub(crate) seq: u64,
+    pub(crate) options: &'a MockOptions,
+}
+
+pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let (parts, incoming) = request.into_parts();
+    let bytes = match incoming.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        // The client went away mid-body; nobody will read this answer.
+        Err(_) => return ApiError::invalid("request body ended early", None, None).into_response(),
+    };
+    let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+
+    shared.recorder.count_one();
+    if shared.recorder.keeps() {
+        let recorded = body.clone().unwrap_or(Value::Null);
+        shared.recorder.push(Recorded::from_parts(&parts, recorded));
+    }
+    let ctx = Ctx {
+        seq: shared.next_seq(),
+        options: &shared.options,
+    };
+    if !ctx.options.latency.is_zero() {
+        tokio::time::sleep(ctx.options.latency).await;
+    }
+
+    let mut response = match authorize(&parts.headers, &ctx.options.api_key) {
+        Err(denied) => denied.into_response(),
+        Ok(()) => dispatch(&ctx, &parts.method, parts.uri.path(), body.as_ref()).await,
+    };
+    stamp(response.headers_mut(), ctx.seq, started);
+    response
+}
+
+async fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &str, body: Option<&Value>) -> Response {
+    match (method, path) {
+        (&Method::POST, "/v1/chat/completions") => chat::handle(ctx, body).await,
+        (&Method::POST, "/v1/embeddings") => embeddings::handle(body).await,
+        (&Method::GET, "/v1/models") => models::list(ctx.options),
+        (&Method::GET, _) => match path.strip_prefix("/v1/models/") {
+            Some(id) if !id.is_empty() => models::get(ctx.options, id),
+            _ => ApiError::unknown_route(method, path).into_response(),
+        },
+        _ => ApiError::unknown_route(method, path).into_response(),
+    }
+}
+
+fn authorize(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let message = match given {
+        Some(token) if token == key => return Ok(()),
+        Some(token) => format!(
+            "Incorrect API key provided: {}. You can find the mock's key with MockUpstream::api_key().",
+            mask(token)
+        ),
+        None => "You didn't provide an API key. You need to provide your API key in an \
+                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            .to_owned(),
+    };
+    Err(ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        message,
+        kind: "invalid_request_error",
+        param: None,
+        code: Some("invalid_api_key"),
+    })
+}
+
+/// Shows a key the way OpenAI does in its 401 message: its ends only.
+fn mask(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}***{tail}")
+}
+
+/// Adds the headers OpenAI sends on every response, keeping any a fault already set.
+fn stamp(headers: &mut HeaderMap, seq: u64, started: Instant) {
+    let elapsed_ms = started.elapsed().as_millis();
+    let computed = [
+        (
+            "x-request-id",
+            HeaderValue::from_str(&format!("req_mock_{seq}")),
+        ),
+        (
+            "openai-processing-ms",
+            HeaderValue::from_str(&elapsed_ms.to_string()),
+        ),
+    ];
+    for (name, value) in computed {
+        if let Ok(value) = value {
+            headers.entry(name).or_insert(value);
+        }
+    }
+    let fixed = [
+        ("openai-version", "2020-10-01"),
+        ("x-ratelimit-limit-requests", "10000"),
+        ("x-ratelimit-limit-tokens", "30000000"),
+        ("x-ratelimit-remaining-requests", "9999"),
+        ("x-ratelimit-remaining-tokens", "29999000"),
+        ("x-ratelimit-reset-requests", "6ms"),
+        ("x-ratelimit-reset-tokens", "0s"),
+    ];
+    for (name, value) in fixed {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn masks_all_but_the_ends_of_a_key() {
+        assert_eq!(mask("sk-abcdefghijkl"), "sk-***ijkl");
+        assert_eq!(mask("short"), "*****");
+    }
+}

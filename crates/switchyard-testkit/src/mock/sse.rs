@@ -1,0 +1,209 @@
+//! The streaming answer: `chat.completion.chunk` frames in the order of wire-formats §1.4, and
+//! the stream faults that break that order on purpose.
+
+use bytes::Bytes;
+use http::{HeaderValue, header};
+use serde::Serialize;
+
+use super::body::{self, Response, Step};
+use super::chat::{Answer, Ask, Usage};
+use super::completion::{CREATED, FINGERPRINT};
+use super::error::ApiError;
+use super::faults::{Fault, SLOW_STREAM_GAP};
+use super::route::Ctx;
+
+/// Content frames `fault-cut-stream` sends before cutting the connection.
+const CUT_AFTER: usize = 3;
+/// Content frames `fault-stream-error` sends before its in-band error.
+const ERROR_AFTER: usize = 2;
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    system_fingerprint: &'static str,
+    choices: Vec<ChunkChoice<'a>>,
+    /// Absent, `null` on every chunk before the usage chunk when usage was asked for, or the
+    /// usage itself on that last chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<&'a Usage>>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: (),
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Default, Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    /// `""` on the role chunk of a text answer, `null` on that of a tool call, else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+pub(crate) fn respond(
+    ctx: &Ctx<'_>,
+    id: &str,
+    ask: &Ask,
+    answer: &Answer,
+    fault: Option<Fault>,
+) -> Response {
+    let with_usage = ask.include_usage && fault != Some(Fault::NoUsage);
+    let chunk = |choices: Vec<ChunkChoice<'_>>| -> Bytes {
+        frame(&Chunk {
+            id,
+            object: "chat.completion.chunk",
+            created: CREATED,
+            model: &ask.model,
+            system_fingerprint: FINGERPRINT,
+            choices,
+            usage: with_usage.then_some(None),
+        })
+    };
+
+    let role = Delta {
+        role: Some("assistant"),
+        content: Some(answer.tool_call.is_none().then_some("")),
+        tool_calls: None,
+    };
+    let mut content = Vec::new();
+    for piece in &answer.pieces {
+        let delta = Delta {
+            content: Some(Some(piece)),
+            ..Delta::default()
+        };
+        content.push(chunk(vec![choice(delta, None)]));
+    }
+    if let Some(call) = &answer.tool_call {
+        let opening = ToolCallDelta {
+            index: 0,
+            id: Some(&call.id),
+            kind: Some("function"),
+            function: FunctionDelta {
+                name: Some(&call.name),
+                arguments: "",
+            },
+        };
+        let pieces = call.argument_pieces.iter().map(|piece| ToolCallDelta {
+            index: 0,
+            id: None,
+            kind: None,
+            function: FunctionDelta {
+                name: None,
+                arguments: piece,
+            },
+        });
+        for fragment in std::iter::once(opening).chain(pieces) {
+            let delta = Delta {
+                tool_calls: Some([fragment]),
+                ..Delta::default()
+            };
+            content.push(chunk(vec![choice(delta, None)]));
+        }
+    }
+
+    let mut steps = vec![Step::Send(chunk(vec![choice(role, None)]))];
+    match fault {
+        Some(Fault::CutStream) => {
+            steps.extend(content.into_iter().take(CUT_AFTER).map(Step::Send));
+            steps.push(Step::Cut);
+        }
+        Some(Fault::StreamError) => {
+            steps.extend(content.into_iter().take(ERROR_AFTER).map(Step::Send));
+            steps.push(Step::Send(in_band_error()));
+        }
+        _ => {
+            steps.extend(content.into_iter().map(Step::Send));
+            let finish = choice(Delta::default(), Some(answer.finish_reason));
+            steps.push(Step::Send(chunk(vec![finish])));
+            if with_usage {
+                steps.push(Step::Send(frame(&Chunk {
+                    id,
+                    object: "chat.completion.chunk",
+                    created: CREATED,
+                    model: &ask.model,
+                    system_fingerprint: FINGERPRINT,
+                    choices: Vec::new(),
+                    usage: Some(Some(&answer.usage)),
+                })));
+            }
+            steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
+        }
+    }
+
+    let gap = if fault == Some(Fault::SlowStream) {
+        SLOW_STREAM_GAP
+    } else {
+        ctx.options.chunk_delay
+    };
+    let mut response = http::Response::new(body::paced(steps, gap));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn choice<'a>(delta: Delta<'a>, finish_reason: Option<&'static str>) -> ChunkChoice<'a> {
+    ChunkChoice {
+        index: 0,
+        delta,
+        logprobs: (),
+        finish_reason,
+    }
+}
+
+/// The in-band failure report of §1.4: a data frame whose JSON carries an `error` key.
+fn in_band_error() -> Bytes {
+    #[derive(Serialize)]
+    struct Envelope {
+        error: ApiError,
+    }
+    frame(&Envelope {
+        error: ApiError {
+            status: http::StatusCode::INTERNAL_SERVER_ERROR,
+            message: "mock: the upstream failed mid-stream".to_owned(),
+            kind: "server_error",
+            param: None,
+            code: Some("mock_stream_error"),
+        },
+    })
+}
+
+/// One SSE frame: `data: <json>\n\n`.
+fn frame(value: &impl Serialize) -> Bytes {
+    let json = body::to_json(value);
+    let mut frame = Vec::with_capacity(json.len() + 8);
+    frame.extend_from_slice(b"data: ");
+    frame.extend_from_slice(&json);
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
+}
