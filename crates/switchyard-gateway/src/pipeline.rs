@@ -1,0 +1,446 @@
+//! [`Gateway::proxy`]: the named steps of an inference request, in order, in one function.
+
+use crate::error::ApiError;
+use crate::logwriter::LogSender;
+use crate::relay::{Pending, Relay};
+use crate::snapshot::{Access, Caller, Catalog, Route};
+use crate::upstream::{ByteStream, FailureKind, UpstreamError, UpstreamRequest};
+use crate::{Body, meter, observe};
+use arc_swap::ArcSwap;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use switchyard_core::catalog::{ModelKind, UnixMillis};
+use switchyard_core::error::ErrorCode;
+use switchyard_core::key::{self, KeyHash};
+use switchyard_core::{RequestId, Secret, policy};
+use switchyard_store::{Store, StoreError};
+use switchyard_wire::openai::usage::usage_of_response;
+use switchyard_wire::openai::{Endpoint, RequestPeek, UpstreamErrorInfo};
+
+/// Settings of the hot path.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// The server secret under which key hashes are computed.
+    pub key_secret: Secret,
+    /// Largest non-streamed upstream body we buffer.
+    pub max_response_bytes: usize,
+}
+
+/// What the server knows about a request before the gateway sees it.
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    pub id: RequestId,
+    pub received: Instant,
+    pub received_at: UnixMillis,
+    pub client_ip: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn now(id: RequestId, client_ip: Option<String>) -> RequestMeta {
+        RequestMeta {
+            id,
+            received: Instant::now(),
+            received_at: now_millis(),
+            client_ip,
+        }
+    }
+}
+
+pub fn now_millis() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The hot path and its in-memory snapshot.
+#[derive(Debug)]
+pub struct Gateway {
+    catalog: ArcSwap<Catalog>,
+    access: ArcSwap<Access>,
+    store: Store,
+    log: LogSender,
+    config: GatewayConfig,
+}
+
+impl Gateway {
+    /// A gateway serving `catalog`, with users and keys loaded from `store`.
+    pub async fn new(
+        catalog: Catalog,
+        store: Store,
+        log: LogSender,
+        config: GatewayConfig,
+    ) -> Result<Gateway, StoreError> {
+        let gateway = Gateway {
+            catalog: ArcSwap::from_pointee(catalog),
+            access: ArcSwap::from_pointee(Access::default()),
+            store,
+            log,
+            config,
+        };
+        gateway.reload_access().await?;
+        Ok(gateway)
+    }
+
+    /// Rebuilds the users-and-keys index from the store and swaps it in.
+    pub async fn reload_access(&self) -> Result<(), StoreError> {
+        // Read the generation first: a write that lands between the two reads bumps it again,
+        // so the next refresh reloads; we can never keep a stale index under a fresh number.
+        let generation = self.store.generation().await?;
+        let stored = self.store.load_access().await?;
+        self.access
+            .store(Arc::new(Access::build(stored, generation)));
+        Ok(())
+    }
+
+    /// Reloads the index when the store's generation moved (a change made by the CLI or another
+    /// replica). Returns whether it reloaded.
+    pub async fn refresh_if_changed(&self) -> Result<bool, StoreError> {
+        let generation = self.store.generation().await?;
+        if generation == self.access.load().generation {
+            return Ok(false);
+        }
+        self.reload_access().await?;
+        Ok(true)
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The stored hash of a presented key secret.
+    pub fn hash_key(&self, presented: &str) -> KeyHash {
+        key::hash(self.config.key_secret.expose().as_bytes(), presented)
+    }
+
+    /// Step *authenticate*: a presented key → its record and owner, from memory.
+    pub fn authenticate(&self, presented: Option<&str>) -> Result<Arc<Caller>, ApiError> {
+        let presented = presented.filter(|p| !p.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidApiKey,
+                "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or in the `x-api-key` header.",
+            )
+        })?;
+        key::check_format(presented).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidApiKey,
+                format!("Incorrect API key provided: {e}."),
+            )
+        })?;
+        let hash = self.hash_key(presented);
+        let caller = self.access.load().lookup(&hash).cloned().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidApiKey,
+                "Incorrect API key provided: this key is unknown.",
+            )
+        })?;
+        policy::key_usable(&caller.key, &caller.user, now_millis())?;
+        Ok(caller)
+    }
+
+    /// Runs one inference request through every step and answers it. Every outcome, success
+    /// or failure, produces exactly one log row.
+    pub async fn proxy(
+        &self,
+        endpoint: Endpoint,
+        meta: RequestMeta,
+        credentials: Option<&str>,
+        body: Bytes,
+    ) -> Response<Body> {
+        let mut pending = Pending::new(self.log.clone(), &meta, endpoint, body.clone());
+        match self
+            .run(endpoint, &meta, credentials, body, &mut pending)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                pending.fail(&error);
+                error.into_response()
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        endpoint: Endpoint,
+        meta: &RequestMeta,
+        credentials: Option<&str>,
+        body: Bytes,
+        pending: &mut Pending,
+    ) -> Result<Response<Body>, ApiError> {
+        // authenticate
+        let caller = self.authenticate(credentials)?;
+        pending.set_caller(&caller);
+        // parse: only the fields the gateway needs; the rest stays raw.
+        let peek = RequestPeek::parse(endpoint, &body)?;
+        pending.set_request(&peek.model, peek.stream);
+        // authorize
+        let catalog = self.catalog.load_full();
+        let route = authorize(&catalog, &caller, &peek)?;
+        pending.set_route(route);
+        // limit: per-key rate and spend limits arrive with the money and routing issues.
+        // hold: the balance hold (two-phase charge) arrives with the money issue.
+        // route: one provider per model for now; channels and fallback arrive with routing.
+        // translate: same format in and out, so only `model` (and the stream usage option) change.
+        let upstream_body = Bytes::from(peek.upstream_body(&route.model.upstream_model));
+        // dispatch
+        let timeouts = route.provider.upstream.timeouts();
+        let deadline = meta.received + timeouts.total;
+        let request = UpstreamRequest {
+            endpoint,
+            body: upstream_body,
+            stream: peek.stream,
+        };
+        let response =
+            match tokio::time::timeout_at(deadline.into(), route.provider.upstream.send(request))
+                .await
+            {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(upstream_failure(&e)),
+                Err(_) => return Err(total_timeout(route, timeouts.total)),
+            };
+        // relay back, meter, settle, log
+        if !response.status.is_success() {
+            let bytes = collect(response.body, 1 << 20, deadline, route, timeouts.total).await?;
+            return Err(upstream_status_error(
+                route,
+                response.status,
+                &response.headers,
+                &bytes,
+            ));
+        }
+        let is_sse = response
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if peek.stream && is_sse {
+            let relay = Relay::new(
+                response.body,
+                pending.hand_over(),
+                peek.client_wants_usage,
+                deadline,
+                route.model.prices,
+            );
+            let mut http = Response::new(relay.into_body());
+            let headers = http.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.insert(
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            );
+            return Ok(http);
+        }
+        let bytes = collect(
+            response.body,
+            self.config.max_response_bytes,
+            deadline,
+            route,
+            timeouts.total,
+        )
+        .await?;
+        let usage = usage_of_response(&bytes);
+        let generated = if usage.is_none() {
+            meter::completion_text_of_response(&bytes)
+        } else {
+            String::new()
+        };
+        pending.complete(usage, &generated, true, route.model.prices);
+        let content_type = response
+            .headers
+            .get(CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/json"));
+        let mut http = Response::new(
+            Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        http.headers_mut().insert(CONTENT_TYPE, content_type);
+        Ok(http)
+    }
+}
+
+/// Step *authorize*: the model exists, serves this endpoint, and the key may use it.
+fn authorize<'a>(
+    catalog: &'a Catalog,
+    caller: &Caller,
+    peek: &RequestPeek<'_>,
+) -> Result<&'a Arc<Route>, ApiError> {
+    let route = catalog.route(&peek.model).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ModelNotFound,
+            format!(
+                "The model `{}` does not exist. GET /v1/models lists the models you can use.",
+                peek.model
+            ),
+        )
+        .with_param("model")
+    })?;
+    let wanted = match peek.endpoint {
+        Endpoint::ChatCompletions => ModelKind::Chat,
+        Endpoint::Embeddings => ModelKind::Embedding,
+    };
+    if route.model.kind != wanted {
+        return Err(ApiError::new(
+            ErrorCode::WrongModelKind,
+            format!(
+                "The model `{}` is not a {} model; it cannot serve /v1/{}.",
+                peek.model,
+                kind_name(wanted),
+                peek.endpoint.path().trim_start_matches('/')
+            ),
+        )
+        .with_param("model"));
+    }
+    policy::model_allowed(&caller.key, &route.model)?;
+    Ok(route)
+}
+
+fn kind_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Chat => "chat",
+        ModelKind::Embedding => "embedding",
+    }
+}
+
+fn upstream_failure(e: &UpstreamError) -> ApiError {
+    match e.kind {
+        FailureKind::Timeout => {
+            observe::upstream_error(&e.provider, "timeout");
+            ApiError::new(
+                ErrorCode::UpstreamTimeout,
+                format!(
+                    "The upstream provider `{}` timed out ({:?}).",
+                    e.provider, e.phase
+                ),
+            )
+        }
+        FailureKind::Transport => {
+            observe::upstream_error(&e.provider, "transport");
+            ApiError::new(
+                ErrorCode::UpstreamFailed,
+                format!(
+                    "The upstream provider `{}` could not be reached: {}.",
+                    e.provider, e.detail
+                ),
+            )
+        }
+    }
+}
+
+fn total_timeout(route: &Route, total: Duration) -> ApiError {
+    observe::upstream_error(&route.provider.provider.name, "timeout");
+    ApiError::new(
+        ErrorCode::UpstreamTimeout,
+        format!(
+            "The upstream provider `{}` did not finish within {} ms.",
+            route.provider.provider.name,
+            total.as_millis()
+        ),
+    )
+}
+
+/// An upstream answered with an error status: relay its own 4xx, hide our credentials'
+/// problems, and report its 5xx as a failed upstream.
+fn upstream_status_error(
+    route: &Route,
+    status: StatusCode,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> ApiError {
+    let name = &route.provider.provider.name;
+    let info = UpstreamErrorInfo::parse(body);
+    let said = info
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("status {}", status.as_u16()));
+    match status.as_u16() {
+        429 => {
+            observe::upstream_error(name, "rate_limited");
+            let mut error = ApiError::new(
+                ErrorCode::UpstreamRateLimited,
+                format!("The upstream provider `{name}` is rate limiting requests: {said}"),
+            );
+            for header in [RETRY_AFTER, HeaderName::from_static("retry-after-ms")] {
+                if let Some(value) = headers.get(&header) {
+                    error = error.with_header(header, value.clone());
+                }
+            }
+            error
+        }
+        // The upstream rejected *our* provider credentials: the client's key is fine, so
+        // relaying a 401 would mislead them. It is an operator problem: a failed upstream.
+        401 | 403 | 407 => {
+            observe::upstream_error(name, "credentials");
+            ApiError::new(
+                ErrorCode::UpstreamFailed,
+                format!(
+                    "The upstream provider `{name}` rejected the platform's credentials ({}); the operator must check its API key.",
+                    status.as_u16()
+                ),
+            )
+        }
+        400..=499 => {
+            observe::upstream_error(name, "rejected");
+            let mut error = ApiError::new(ErrorCode::UpstreamRejected, said);
+            error.status = status;
+            error.param = info.param;
+            if let Some(kind) = info.kind {
+                error.kind = kind;
+            }
+            error.body_code = info.code;
+            error
+        }
+        _ => {
+            observe::upstream_error(name, "status");
+            ApiError::new(
+                ErrorCode::UpstreamFailed,
+                format!(
+                    "The upstream provider `{name}` failed with status {}: {said}",
+                    status.as_u16()
+                ),
+            )
+        }
+    }
+}
+
+/// Reads a whole upstream body, bounded in size and time.
+async fn collect(
+    mut body: ByteStream,
+    limit: usize,
+    deadline: Instant,
+    route: &Route,
+    total: Duration,
+) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(deadline.into(), body.next()).await {
+            Err(_) => return Err(total_timeout(route, total)),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(e))) => return Err(upstream_failure(&e)),
+            Ok(Some(Ok(chunk))) => {
+                if buf.len() + chunk.len() > limit {
+                    observe::upstream_error(&route.provider.provider.name, "too_large");
+                    return Err(ApiError::new(
+                        ErrorCode::UpstreamFailed,
+                        format!(
+                            "The upstream provider `{}` sent a response larger than {limit} bytes.",
+                            route.provider.provider.name
+                        ),
+                    ));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Relaying an answer back to the client, metering it, and finishing its log row exactly once.
+//!
+//! [`Pending`] owns a request's log row from arrival to its one and only write: whatever ends
+//! the request (an error, a complete answer, a stream that ends or is cut, a client that goes
+//! away), the row is finished once. Dropping an unfinished `Pending` (the client disconnected
+//! while we waited) finishes it as `client_closed`.
+//!
+//! [`Relay`] forwards an upstream SSE stream event by event, unchanged, except the usage chunk
+//! the client did not ask for (we always ask upstreams for usage so we can bill).
+
+use crate::error::ApiError;
+use crate::logwriter::LogSender;
+use crate::snapshot::{Caller, Route};
+use crate::upstream::ByteStream;
+use crate::{Body, RequestMeta, meter, observe};
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use switchyard_core::log::RequestLog;
+use switchyard_core::money::Prices;
+use switchyard_core::usage::UsageSource;
+use switchyard_core::{Nanos, Usage};
+use switchyard_wire::openai::{Endpoint, StreamEvent};
+use switchyard_wire::sse;
+
+/// Status logged when the client went away before an answer head was sent (nginx's 499).
+const CLIENT_CLOSED: u16 = 499;
+
+struct Inner {
+    log: LogSender,
+    row: RequestLog,
+    received: Instant,
+    endpoint: Endpoint,
+    request_body: Bytes,
+}
+
+/// A request's log row, finished exactly once.
+pub(crate) struct Pending {
+    inner: Option<Box<Inner>>,
+}
+
+impl Pending {
+    pub fn new(
+        log: LogSender,
+        meta: &RequestMeta,
+        endpoint: Endpoint,
+        request_body: Bytes,
+    ) -> Pending {
+        let row = RequestLog {
+            id: meta.id,
+            created_at: meta.received_at,
+            user_id: None,
+            key_id: None,
+            endpoint: endpoint.name().to_owned(),
+            model: String::new(),
+            provider: None,
+            upstream_model: None,
+            stream: false,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            usage_source: UsageSource::Upstream,
+            cost: Nanos::ZERO,
+            latency_us: 0,
+            ttft_us: None,
+            status: 0,
+            error_code: None,
+            client_ip: meta.client_ip.clone(),
+        };
+        Pending {
+            inner: Some(Box::new(Inner {
+                log,
+                row,
+                received: meta.received,
+                endpoint,
+                request_body,
+            })),
+        }
+    }
+
+    fn row(&mut self) -> Option<&mut RequestLog> {
+        self.inner.as_mut().map(|i| &mut i.row)
+    }
+
+    pub fn set_caller(&mut self, caller: &Caller) {
+        if let Some(row) = self.row() {
+            row.user_id = Some(caller.user.id);
+            row.key_id = Some(caller.key.id);
+        }
+    }
+
+    pub fn set_request(&mut self, model: &str, stream: bool) {
+        if let Some(row) = self.row() {
+            row.model = model.to_owned();
+            row.stream = stream;
+        }
+    }
+
+    pub fn set_route(&mut self, route: &Route) {
+        if let Some(row) = self.row() {
+            row.provider = Some(route.provider.provider.name.clone());
+            row.upstream_model = Some(route.model.upstream_model.clone());
+        }
+    }
+
+    /// Moves the row to a new owner (the stream relay); this one finishes nothing.
+    pub fn hand_over(&mut self) -> Pending {
+        Pending {
+            inner: self.inner.take(),
+        }
+    }
+
+    fn mark_first_token(&mut self) {
+        if let Some(inner) = self.inner.as_mut()
+            && inner.row.ttft_us.is_none()
+        {
+            inner.row.ttft_us = Some(inner.received.elapsed().as_micros() as u64);
+        }
+    }
+
+    /// Finishes a request that failed before any answer was sent.
+    pub fn fail(&mut self, error: &ApiError) {
+        if let Some(row) = self.row() {
+            row.status = error.status.as_u16();
+            row.error_code = Some(error.code.code().to_owned());
+        }
+        self.finish();
+    }
+
+    /// Finishes a request that got an answer (complete or not), metering and pricing it.
+    ///
+    /// Without upstream usage, tokens are counted from the request and the output actually
+    /// relayed, and marked estimated. The published rule: output reached the client → it is
+    /// charged; nothing reached the client → nothing is charged.
+    pub fn complete(
+        &mut self,
+        upstream_usage: Option<Usage>,
+        generated: &str,
+        delivered: bool,
+        prices: Prices,
+    ) {
+        self.complete_with(200, None, upstream_usage, generated, delivered, prices);
+    }
+
+    fn complete_with(
+        &mut self,
+        status: u16,
+        error_code: Option<&str>,
+        upstream_usage: Option<Usage>,
+        generated: &str,
+        delivered: bool,
+        prices: Prices,
+    ) {
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let (usage, source) = match upstream_usage {
+            Some(usage) => (usage, UsageSource::Upstream),
+            None => {
+                let prompt_tokens = meter::estimate_prompt(inner.endpoint, &inner.request_body);
+                let completion_tokens = meter::count(generated);
+                (
+                    Usage {
+                        prompt_tokens,
+                        completion_tokens,
+                        ..Usage::default()
+                    },
+                    UsageSource::Estimated,
+                )
+            }
+        };
+        let row = &mut inner.row;
+        row.status = status;
+        row.error_code = error_code.map(str::to_owned);
+        row.prompt_tokens = usage.prompt_tokens;
+        row.completion_tokens = usage.completion_tokens;
+        row.cached_tokens = usage.cached_tokens;
+        row.reasoning_tokens = usage.reasoning_tokens;
+        row.usage_source = source;
+        row.cost = if source == UsageSource::Upstream || delivered {
+            prices.cost(&usage)
+        } else {
+            Nanos::ZERO
+        };
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        let Some(mut inner) = self.inner.take() else {
+            return;
+        };
+        inner.row.latency_us = inner.received.elapsed().as_micros() as u64;
+        if inner.row.status >= 500 {
+            tracing::warn!(request_id = %inner.row.id, status = inner.row.status, code = ?inner.row.error_code, "request failed");
+        }
+        observe::request_finished(&inner.row);
+        inner.log.send(inner.row);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(row) = self.row() {
+            row.status = CLIENT_CLOSED;
+            row.error_code = Some("client_closed".to_owned());
+        }
+        self.finish();
+    }
+}
+
+/// Forwards an upstream chat stream to the client, metering it on the way.
+pub(crate) struct Relay {
+    upstream: ByteStream,
+    decoder: sse::Decoder,
+    client_wants_usage: bool,
+    usage: Option<Usage>,
+    /// Generated text seen so far, counted only if the upstream never reports usage.
+    generated: String,
+    delivered: bool,
+    saw_done: bool,
+    upstream_error: bool,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    pending: Pending,
+    prices: Prices,
+    ended: bool,
+}
+
+impl Relay {
+    pub fn new(
+        upstream: ByteStream,
+        pending: Pending,
+        client_wants_usage: bool,
+        deadline: Instant,
+        prices: Prices,
+    ) -> Relay {
+        Relay {
+            upstream,
+            decoder: sse::Decoder::new(),
+            client_wants_usage,
+            usage: None,
+            generated: String::new(),
+            delivered: false,
+            saw_done: false,
+            upstream_error: false,
+            deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
+            pending,
+            prices,
+            ended: false,
+        }
+    }
+
+    pub fn into_body(self) -> Body {
+        StreamBody::new(self).boxed_unsync()
+    }
+
+    /// Handles one event: meter it, and append what the client should see to `out`.
+    fn process(&mut self, event: sse::Event, out: &mut BytesMut) {
+        let Some(data) = event.data.as_deref() else {
+            out.extend_from_slice(&event.raw); // comments and keep-alives
+            return;
+        };
+        match StreamEvent::classify(data) {
+            StreamEvent::Done => self.saw_done = true,
+            StreamEvent::UsageOnly(chunk) => {
+                self.usage = chunk.usage.map(|u| u.to_usage());
+                if !self.client_wants_usage {
+                    return;
+                }
+            }
+            StreamEvent::Chunk(chunk) => {
+                if let Some(usage) = &chunk.usage {
+                    self.usage = Some(usage.to_usage());
+                }
+                if chunk.error.is_some() {
+                    self.upstream_error = true;
+                }
+                let before = self.generated.len();
+                chunk.collect_text(&mut self.generated);
+                if self.generated.len() > before {
+                    self.delivered = true;
+                    self.pending.mark_first_token();
+                }
+            }
+            StreamEvent::Opaque => {}
+        }
+        out.extend_from_slice(&event.raw);
+    }
+
+    fn end(&mut self, error_code: Option<&str>) {
+        self.ended = true;
+        let generated = std::mem::take(&mut self.generated);
+        self.pending.complete_with(
+            200,
+            error_code,
+            self.usage,
+            &generated,
+            self.delivered,
+            self.prices,
+        );
+    }
+}
+
+/// An error reported inside a stream whose 200 head was already sent.
+fn in_band_error(code: &str, message: &str) -> Bytes {
+    let body = serde_json::json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}});
+    Bytes::from(format!("data: {body}\n\n"))
+}
+
+impl Stream for Relay {
+    type Item = Result<Frame<Bytes>, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.decoder.push(&bytes);
+                    let mut out = BytesMut::new();
+                    loop {
+                        match this.decoder.next_event() {
+                            Ok(Some(event)) => this.process(event, &mut out),
+                            Ok(None) => break,
+                            Err(sse::EventTooLarge) => {
+                                out.extend_from_slice(&in_band_error(
+                                    "upstream_error",
+                                    "The upstream sent an oversized stream event.",
+                                ));
+                                this.end(Some("upstream_error"));
+                                break;
+                            }
+                        }
+                    }
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    observe::upstream_error(&e.provider, "stream_cut");
+                    let mut out = BytesMut::new();
+                    if let Some(event) = this.decoder.finish() {
+                        this.process(event, &mut out);
+                    }
+                    out.extend_from_slice(&in_band_error(
+                        "upstream_error",
+                        "The upstream connection failed mid-stream.",
+                    ));
+                    this.end(Some("upstream_error"));
+                    return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+                }
+                Poll::Ready(None) => {
+                    let mut out = BytesMut::new();
+                    if let Some(event) = this.decoder.finish() {
+                        this.process(event, &mut out);
+                    }
+                    let code = if this.upstream_error {
+                        Some("upstream_error")
+                    } else if this.saw_done {
+                        None
+                    } else {
+                        Some("upstream_truncated")
+                    };
+                    this.end(code);
+                    return if out.is_empty() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
+                    };
+                }
+                Poll::Pending => {
+                    if this.deadline.as_mut().poll(cx).is_ready() {
+                        this.end(Some("upstream_timeout"));
+                        let frame = in_band_error(
+                            "upstream_timeout",
+                            "The upstream did not finish the stream in time.",
+                        );
+                        return Poll::Ready(Some(Ok(Frame::data(frame))));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.ended {
+            // The client went away mid-stream: charge what was relayed (see `Pending::complete`).
+            self.end(Some("client_closed"));
+        }
+    }
+}
