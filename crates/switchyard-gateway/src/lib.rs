@@ -21,7 +21,7 @@ pub mod snapshot;
 pub mod upstream;
 
 pub use error::ApiError;
-pub use pipeline::{Gateway, GatewayConfig, RequestMeta};
+pub use pipeline::{Gateway, GatewayConfig, RequestMeta, now_millis as pipeline_now_millis};
 
 /// The response body type of everything the gateway answers.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::convert::Infallible>;

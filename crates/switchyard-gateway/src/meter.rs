@@ -92,6 +92,45 @@ fn content_tokens(content: Option<&serde_json::Value>) -> u64 {
     }
 }
 
+/// The generated text of a non-streamed chat response (content, reasoning and tool calls),
+/// for counting when the upstream reported no usage.
+pub fn completion_text_of_response(body: &[u8]) -> String {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let mut text = String::new();
+    for choice in value
+        .get("choices")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(message) = choice.get("message") else {
+            continue;
+        };
+        for field in ["content", "reasoning_content"] {
+            if let Some(s) = message.get(field).and_then(|c| c.as_str()) {
+                text.push_str(s);
+            }
+        }
+        for call in message
+            .get("tool_calls")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(function) = call.get("function") {
+                for field in ["name", "arguments"] {
+                    if let Some(s) = function.get(field).and_then(|c| c.as_str()) {
+                        text.push_str(s);
+                    }
+                }
+            }
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,43 +170,4 @@ mod tests {
         );
         assert_eq!(estimate_prompt(Endpoint::Embeddings, b"garbage"), 0);
     }
-}
-
-/// The generated text of a non-streamed chat response (content, reasoning and tool calls),
-/// for counting when the upstream reported no usage.
-pub fn completion_text_of_response(body: &[u8]) -> String {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return String::new();
-    };
-    let mut text = String::new();
-    for choice in value
-        .get("choices")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let Some(message) = choice.get("message") else {
-            continue;
-        };
-        for field in ["content", "reasoning_content"] {
-            if let Some(s) = message.get(field).and_then(|c| c.as_str()) {
-                text.push_str(s);
-            }
-        }
-        for call in message
-            .get("tool_calls")
-            .and_then(|c| c.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(function) = call.get("function") {
-                for field in ["name", "arguments"] {
-                    if let Some(s) = function.get(field).and_then(|c| c.as_str()) {
-                        text.push_str(s);
-                    }
-                }
-            }
-        }
-    }
-    text
 }

@@ -116,6 +116,11 @@ impl Gateway {
         &self.store
     }
 
+    /// The server secret under which keys are hashed (for creating keys).
+    pub fn key_secret(&self) -> &Secret {
+        &self.config.key_secret
+    }
+
     /// The stored hash of a presented key secret.
     pub fn hash_key(&self, presented: &str) -> KeyHash {
         key::hash(self.config.key_secret.expose().as_bytes(), presented)

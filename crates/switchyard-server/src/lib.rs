@@ -1,1 +1,11 @@
-//! switchyard-server
+//! The HTTP surface: axum routers for the inference API (`/v1`), the management API (`/api`)
+//! and the operational endpoints. Handlers are thin: extract, call the gateway or the
+//! accounts service, render. Only this crate knows axum.
+
+pub mod accounts;
+mod api;
+mod request_id;
+mod state;
+
+pub use api::router;
+pub use state::AppState;

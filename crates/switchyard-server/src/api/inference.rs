@@ -1,0 +1,118 @@
+//! `/v1`: the OpenAI-compatible inference API.
+
+use super::{Reply, body_rejection, credentials, reply};
+use crate::AppState;
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use switchyard_core::error::ErrorCode;
+use switchyard_core::{RequestId, policy};
+use switchyard_gateway::snapshot::Route;
+use switchyard_gateway::{ApiError, RequestMeta};
+use switchyard_wire::openai::Endpoint;
+
+pub async fn chat_completions(
+    state: State<AppState>,
+    id: axum::Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    proxy(
+        Endpoint::ChatCompletions,
+        state,
+        id,
+        ConnectInfo(peer),
+        headers,
+        body,
+    )
+    .await
+}
+
+pub async fn embeddings(
+    state: State<AppState>,
+    id: axum::Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    proxy(
+        Endpoint::Embeddings,
+        state,
+        id,
+        ConnectInfo(peer),
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn proxy(
+    endpoint: Endpoint,
+    State(state): State<AppState>,
+    axum::Extension(id): axum::Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return reply(body_rejection(rejection, state.max_body_bytes)),
+    };
+    let meta = RequestMeta::now(id, Some(peer.ip().to_string()));
+    state
+        .gateway
+        .proxy(endpoint, meta, credentials(&headers), body)
+        .await
+        .map(axum::body::Body::new)
+}
+
+fn model_object(route: &Route) -> Value {
+    json!({
+        "id": route.model.name,
+        "object": "model",
+        "created": route.model.created,
+        "owned_by": route.provider.provider.name,
+    })
+}
+
+/// `GET /v1/models`: the models this key may use.
+pub async fn list_models(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Reply> {
+    let caller = state.gateway.authenticate(credentials(&headers))?;
+    let catalog = state.gateway.catalog();
+    let data: Vec<Value> = catalog
+        .routes()
+        .filter(|route| policy::model_allowed(&caller.key, &route.model).is_ok())
+        .map(|route| model_object(route))
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+/// `GET /v1/models/{id}`.
+pub async fn get_model(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Reply> {
+    let caller = state.gateway.authenticate(credentials(&headers))?;
+    let catalog = state.gateway.catalog();
+    let route = catalog
+        .route(&id)
+        .filter(|route| policy::model_allowed(&caller.key, &route.model).is_ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ModelNotFound,
+                format!("The model `{id}` does not exist or this key may not use it."),
+            )
+            .with_param("model")
+        })?;
+    Ok(Json(model_object(route)))
+}

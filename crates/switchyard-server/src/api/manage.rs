@@ -1,0 +1,268 @@
+//! `/api`: the management API. Authenticated by an API key: an admin's key manages everyone,
+//! any other key manages only its own user's keys. Changes to keys take effect on this node at
+//! once (the snapshot is reloaded before answering) and on other nodes at their next refresh.
+
+use super::{Reply, credentials};
+use crate::AppState;
+use crate::accounts::{self, AccountsError, NewKey};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use switchyard_core::catalog::{KeyRecord, Role, User};
+use switchyard_core::error::ErrorCode;
+use switchyard_core::{KeyId, UserId};
+use switchyard_gateway::snapshot::Caller;
+use switchyard_gateway::{ApiError, pipeline_now_millis};
+use switchyard_store::StoreError;
+
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Caller>, Reply> {
+    Ok(state.gateway.authenticate(credentials(headers))?)
+}
+
+fn require_admin(caller: &Caller) -> Result<(), Reply> {
+    if caller.user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::AdminRequired,
+            "This operation needs an admin's API key.",
+        )
+        .into())
+    }
+}
+
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reply> {
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_data() {
+            ErrorCode::InvalidRequest
+        } else {
+            ErrorCode::InvalidJson
+        };
+        Reply(ApiError::new(
+            code,
+            format!("The request body is not valid: {e}"),
+        ))
+    })
+}
+
+fn store_error(e: StoreError) -> Reply {
+    let code = e.error_code();
+    let message = match code {
+        ErrorCode::Internal | ErrorCode::Unavailable => {
+            tracing::error!(error = %e, "management API store error");
+            "The store failed; try again.".to_owned()
+        }
+        _ => e.to_string(),
+    };
+    Reply(ApiError::new(code, message))
+}
+
+fn accounts_error(e: AccountsError) -> Reply {
+    match e {
+        AccountsError::Invalid(message) => Reply(ApiError::new(ErrorCode::InvalidRequest, message)),
+        AccountsError::Store(e) => store_error(e),
+    }
+}
+
+fn user_json(user: &User) -> Value {
+    json!({"id": user.id, "email": user.email, "role": user.role, "disabled": user.disabled, "created_at": user.created_at / 1000})
+}
+
+fn key_json(key: &KeyRecord) -> Value {
+    json!({
+        "id": key.id, "user_id": key.user_id, "name": key.name, "prefix": key.visible_prefix,
+        "created_at": key.created_at / 1000,
+        "expires_at": key.expires_at.map(|t| t / 1000),
+        "revoked_at": key.revoked_at.map(|t| t / 1000),
+        "allowed_models": key.allowed_models,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    email: String,
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), Reply> {
+    let caller = authenticate(&state, &headers)?;
+    require_admin(&caller)?;
+    let input: CreateUser = json_body(&body)?;
+    let user = accounts::create_user(
+        state.gateway.store(),
+        &input.email,
+        input.role.unwrap_or(Role::User),
+    )
+    .await
+    .map_err(accounts_error)?;
+    state.gateway.reload_access().await.map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(user_json(&user))))
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    require_admin(&caller)?;
+    let users = state
+        .gateway
+        .store()
+        .list_users()
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"object": "list", "data": users.iter().map(user_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// The owner; defaults to the caller. Only admins may name another user.
+    #[serde(default)]
+    user_id: Option<UserId>,
+    #[serde(default)]
+    name: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    allowed_models: Option<Vec<String>>,
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), Reply> {
+    let caller = authenticate(&state, &headers)?;
+    let input: CreateKey = json_body(&body)?;
+    let user_id = input.user_id.unwrap_or(caller.user.id);
+    if user_id != caller.user.id {
+        require_admin(&caller)?;
+    }
+    let new = NewKey {
+        user_id,
+        name: input.name.unwrap_or_default(),
+        expires_at: input.expires_at.map(|s| s.saturating_mul(1000)),
+        allowed_models: input.allowed_models,
+    };
+    let created = accounts::create_key(
+        state.gateway.store(),
+        state.gateway.key_secret(),
+        new,
+        pipeline_now_millis(),
+    )
+    .await
+    .map_err(accounts_error)?;
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let mut body = key_json(&created.record);
+    body["key"] = Value::String(created.secret.expose().to_owned());
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Deserialize)]
+pub struct KeyQuery {
+    #[serde(default)]
+    user_id: Option<UserId>,
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<KeyQuery>,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    let user = match (caller.user.role, query.user_id) {
+        (Role::Admin, wanted) => wanted,
+        (_, Some(wanted)) if wanted != caller.user.id => {
+            return Err(require_admin(&caller)
+                .err()
+                .unwrap_or_else(|| unreachable_reply()));
+        }
+        _ => Some(caller.user.id),
+    };
+    let keys = state
+        .gateway
+        .store()
+        .list_keys(user)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"object": "list", "data": keys.iter().map(key_json).collect::<Vec<_>>()}),
+    ))
+}
+
+fn unreachable_reply() -> Reply {
+    Reply(ApiError::new(
+        ErrorCode::AdminRequired,
+        "This operation needs an admin's API key.",
+    ))
+}
+
+/// Finds a key the caller may manage; someone else's key is reported as not found.
+async fn owned_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRecord, Reply> {
+    let not_found = || {
+        Reply(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("There is no key `{id}`."),
+        ))
+    };
+    let id: KeyId = id.parse().map_err(|_| not_found())?;
+    let key = state
+        .gateway
+        .store()
+        .key_by_id(id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    if caller.user.role != Role::Admin && key.user_id != caller.user.id {
+        return Err(not_found());
+    }
+    Ok(key)
+}
+
+pub async fn get_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    Ok(Json(key_json(&owned_key(&state, &caller, &id).await?)))
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    let key = owned_key(&state, &caller, &id).await?;
+    state
+        .gateway
+        .store()
+        .revoke_key(key.id, pipeline_now_millis())
+        .await
+        .map_err(store_error)?;
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let key = state
+        .gateway
+        .store()
+        .key_by_id(key.id)
+        .await
+        .map_err(store_error)?
+        .unwrap_or(key);
+    Ok(Json(key_json(&key)))
+}

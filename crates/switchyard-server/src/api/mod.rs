@@ -1,0 +1,115 @@
+//! The router: which path goes to which handler, and the layers every request passes.
+
+mod inference;
+mod manage;
+mod ops;
+
+use crate::AppState;
+use crate::request_id;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::HeaderMap;
+use switchyard_core::error::ErrorCode;
+use switchyard_gateway::ApiError;
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route("/v1/embeddings", post(inference::embeddings))
+        .route("/v1/models", get(inference::list_models))
+        .route("/v1/models/{id}", get(inference::get_model))
+        .route(
+            "/api/users",
+            get(manage::list_users).post(manage::create_user),
+        )
+        .route("/api/keys", get(manage::list_keys).post(manage::create_key))
+        .route(
+            "/api/keys/{id}",
+            get(manage::get_key).delete(manage::revoke_key),
+        )
+        .route("/api/keys/{id}/revoke", post(manage::revoke_key))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(request_id::assign))
+        .with_state(state)
+}
+
+/// Renders a gateway error as an axum response.
+pub(crate) fn reply(error: ApiError) -> Response {
+    error.into_response().map(axum::body::Body::new)
+}
+
+async fn not_found(uri: http::Uri) -> Response {
+    reply(ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "There is no route `{}`. See the API reference for the routes Switchyard serves.",
+            uri.path()
+        ),
+    ))
+}
+
+async fn method_not_allowed(method: http::Method, uri: http::Uri) -> Response {
+    reply(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("`{method} {}` is not allowed.", uri.path()),
+    ))
+}
+
+/// The API key a request presents: `Authorization: Bearer`, `x-api-key` or `x-goog-api-key`.
+pub(crate) fn credentials(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        return Some(match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => value,
+        });
+    }
+    ["x-api-key", "x-goog-api-key"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+/// Turns a body-reading failure into our error shape (413 for an oversized body).
+pub(crate) fn body_rejection(
+    rejection: axum::extract::rejection::BytesRejection,
+    limit: usize,
+) -> ApiError {
+    if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+    } else {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("The request body could not be read: {rejection}"),
+        )
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        reply(self.0)
+    }
+}
+
+/// Lets handlers return `Result<_, Reply>` and use `?` on gateway errors.
+pub(crate) struct Reply(pub ApiError);
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Reply {
+        Reply(e)
+    }
+}

@@ -1,0 +1,13 @@
+//! The shared state every handler receives.
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use switchyard_gateway::Gateway;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub metrics: PrometheusHandle,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}

@@ -1,0 +1,212 @@
+//! Wiring: from a validated [`Config`] to a running server, and back down again.
+//!
+//! Start-up: open and migrate the store → load the server secret → create the first admin on
+//! an empty database → build the catalog → start the log writer, the gateway and the snapshot
+//! refresher → serve. Shutdown (SIGTERM, SIGINT or [`Running::shutdown`]): stop accepting,
+//! let in-flight requests finish within the grace period, stop the refresher, then wait for
+//! the log writer to drain every pending row.
+
+use crate::config::Config;
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use switchyard_core::catalog::Role;
+use switchyard_core::{Secret, UserId};
+use switchyard_gateway::snapshot::Catalog;
+use switchyard_gateway::{Gateway, GatewayConfig, logwriter, meter, pipeline_now_millis};
+use switchyard_server::accounts::{self, NewKey};
+use switchyard_server::{AppState, router};
+use switchyard_store::Store;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The admin account made on first start, and its key (the only time it is visible).
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub email: String,
+    pub user_id: UserId,
+    pub key: Secret,
+}
+
+pub const BOOTSTRAP_EMAIL: &str = "admin@localhost";
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub bootstrap: Option<Bootstrap>,
+    pub store: Store,
+    cancel: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// A token that starts the graceful shutdown when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Starts a graceful shutdown and waits for it to complete.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server has stopped (after the token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the server task panicked")?
+    }
+}
+
+/// Opens the store named by the configuration and applies pending migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The process-wide Prometheus recorder (installed once; tests start many servers).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            const SECONDS: &[f64] = &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0, 120.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets(SECONDS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (embedding in a larger program): render ours
+                // unattached rather than failing to start.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Creates the first admin and key when the database has no users yet.
+async fn bootstrap(store: &Store, secret: &Secret) -> anyhow::Result<Option<Bootstrap>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let user = accounts::create_user(store, BOOTSTRAP_EMAIL, Role::Admin).await?;
+    let new = NewKey {
+        user_id: user.id,
+        name: "first key".into(),
+        ..NewKey::default()
+    };
+    let created = accounts::create_key(store, secret, new, pipeline_now_millis()).await?;
+    Ok(Some(Bootstrap {
+        email: user.email,
+        user_id: user.id,
+        key: created.secret,
+    }))
+}
+
+/// Starts everything on `listener` and returns once the server accepts requests.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    let store = open_store(&config).await?;
+    let secret =
+        crate::secret::load_or_create(std::env::var(crate::secret::ENV).ok(), &config.data_dir)?;
+    let bootstrap = bootstrap(&store, &secret).await?;
+    let catalog = Catalog::build(
+        config.providers.clone(),
+        config.models.clone(),
+        config.demo_word_delay,
+    )
+    .map_err(anyhow::Error::msg)?;
+    // The tokenizer takes a moment to build; do it now, off the request path.
+    tokio::task::spawn_blocking(meter::warm_up);
+
+    let writer_config = logwriter::WriterConfig {
+        batch_size: config.log_batch_size,
+        flush_interval: config.log_flush_interval,
+        queue: config.log_queue,
+    };
+    let (log, writer) = logwriter::spawn(store.clone(), writer_config);
+    let gateway_config = GatewayConfig {
+        key_secret: secret,
+        max_response_bytes: config.max_response_bytes,
+    };
+    let gateway = Arc::new(Gateway::new(catalog, store.clone(), log, gateway_config).await?);
+
+    let cancel = CancellationToken::new();
+    let refresher = spawn_refresher(
+        Arc::downgrade(&gateway),
+        config.snapshot_refresh,
+        cancel.child_token(),
+    );
+    let state = AppState {
+        gateway,
+        metrics: metrics_handle(),
+        max_body_bytes: config.max_body_bytes,
+    };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let addr = listener.local_addr()?;
+    let grace = config.shutdown_grace;
+    let shutdown = cancel.clone();
+    let task = tokio::spawn(async move {
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        tokio::select! {
+            result = server => result.context("the HTTP server failed")?,
+            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests still running after the grace period; closing them");
+            }
+        }
+        shutdown.cancel();
+        refresher.await.ok();
+        // Every log sender lives in the gateway and in-flight streams; once they are gone the
+        // writer drains its queue and ends. Bounded, so a broken database cannot hang exit.
+        match tokio::time::timeout(grace + Duration::from_secs(10), writer).await {
+            Ok(_) => tracing::info!("request log drained"),
+            Err(_) => {
+                tracing::error!("request log writer did not drain in time; pending rows lost")
+            }
+        }
+        Ok(())
+    });
+    Ok(Running {
+        addr,
+        bootstrap,
+        store,
+        cancel,
+        task,
+    })
+}
+
+/// Reloads the key snapshot when the store changed elsewhere (CLI, another replica). Holds
+/// only a weak reference, so it never keeps the gateway (and its log sender) alive.
+fn spawn_refresher(
+    gateway: std::sync::Weak<Gateway>,
+    every: Duration,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(gateway) = gateway.upgrade() else {
+                return;
+            };
+            if let Err(e) = gateway.refresh_if_changed().await {
+                tracing::warn!(error = %e, "snapshot refresh failed; serving the previous snapshot");
+            }
+        }
+    })
+}

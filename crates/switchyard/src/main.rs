@@ -1,0 +1,278 @@
+//! `switchyard`: the command line. Verbs print machine-readable results (a key, an id) on
+//! stdout and diagnostics on stderr, so operators can script them.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use switchyard::app;
+use switchyard::config::{self, Config, Sources};
+use switchyard_core::KeyId;
+use switchyard_core::catalog::Role;
+use switchyard_gateway::pipeline_now_millis;
+use switchyard_server::accounts::{self, NewKey};
+use switchyard_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A self-hosted unified AI API platform"
+)]
+struct Cli {
+    /// The configuration file. Without one, the embedded default runs (SQLite + the demo provider).
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints its id.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users as tab-separated id, email, role.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key for a user; prints the secret once.
+    Create {
+        /// The owner's email.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Days until the key expires.
+        #[arg(long)]
+        expires_days: Option<u32>,
+        /// Comma-separated model names the key may use (default: all).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+    },
+    /// Revoke a key by id; effective on running servers within their refresh interval.
+    Revoke { id: String },
+    /// List keys as tab-separated id, prefix, name, owner, state.
+    List {
+        /// Only this user's keys.
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("SWITCHYARD_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config::load(&Sources::from_process(cli.config.clone())?)?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            app::open_store(&config).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::User(command) => user(command, &config).await,
+        Command::Key(command) => key(command, &config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let running = app::start(config, listener).await?;
+    let base = format!("http://{}", running.addr);
+    if let Some(first) = &running.bootstrap {
+        println!(
+            "Switchyard created the first admin account ({}) and its API key.",
+            first.email
+        );
+        println!(
+            "This is the only time the key is shown; keep it:\n\n    {}\n",
+            first.key.expose()
+        );
+        println!("Try it:\n");
+        println!(
+            "    curl {base}/v1/chat/completions -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"demo-chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n",
+            first.key.expose()
+        );
+    }
+    tracing::info!(%base, "switchyard is listening");
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!(
+            "shutting down: no new connections, draining in-flight requests and the log"
+        );
+        token.cancel();
+    });
+    running.wait().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    match command {
+        UserCommand::Create { email, admin } => {
+            let role = if admin { Role::Admin } else { Role::User };
+            let user = accounts::create_user(&store, &email, role).await?;
+            println!("{}", user.id);
+            eprintln!("created {} user {}", role.as_str(), user.email);
+        }
+        UserCommand::List => {
+            for user in store.list_users().await? {
+                println!("{}\t{}\t{}", user.id, user.email, user.role.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user_by_email(
+    store: &Store,
+    email: &str,
+) -> anyhow::Result<switchyard_core::catalog::User> {
+    match store.user_by_email(email).await? {
+        Some(user) => Ok(user),
+        None => bail!(
+            "there is no user with email `{email}` (create one with `switchyard user create --email {email}`)"
+        ),
+    }
+}
+
+async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    match command {
+        KeyCommand::Create {
+            user,
+            name,
+            expires_days,
+            models,
+        } => {
+            let owner = user_by_email(&store, &user).await?;
+            let secret = switchyard::secret::load_or_create(
+                std::env::var(switchyard::secret::ENV).ok(),
+                &config.data_dir,
+            )?;
+            let now = pipeline_now_millis();
+            let new = NewKey {
+                user_id: owner.id,
+                name,
+                expires_at: expires_days.map(|d| now + i64::from(d) * 86_400_000),
+                allowed_models: models,
+            };
+            let created = accounts::create_key(&store, &secret, new, now).await?;
+            println!("{}", created.secret.expose());
+            eprintln!(
+                "created key {} ({}) for {}; the secret above is shown only once",
+                created.record.id, created.record.visible_prefix, owner.email
+            );
+        }
+        KeyCommand::Revoke { id } => {
+            let id: KeyId = id.parse().map_err(|_| {
+                anyhow::anyhow!("`{id}` is not a key id (see `switchyard key list`)")
+            })?;
+            if !store.revoke_key(id, pipeline_now_millis()).await? {
+                bail!("there is no key with id {id}");
+            }
+            println!("{id}");
+            eprintln!("revoked key {id}");
+        }
+        KeyCommand::List { user } => {
+            let owner = match user {
+                Some(email) => Some(user_by_email(&store, &email).await?.id),
+                None => None,
+            };
+            let now = pipeline_now_millis();
+            for key in store.list_keys(owner).await? {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if key.expires_at.is_some_and(|t| t <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.id, key.visible_prefix, key.name, key.user_id, state
+                );
+            }
+        }
+    }
+    Ok(())
+}
