@@ -43,7 +43,7 @@ fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reply> {
         } else {
             ErrorCode::InvalidJson
         };
-        Reply(ApiError::new(
+        Reply::from(ApiError::new(
             code,
             format!("The request body is not valid: {e}"),
         ))
@@ -59,12 +59,14 @@ fn store_error(e: StoreError) -> Reply {
         }
         _ => e.to_string(),
     };
-    Reply(ApiError::new(code, message))
+    Reply::from(ApiError::new(code, message))
 }
 
 fn accounts_error(e: AccountsError) -> Reply {
     match e {
-        AccountsError::Invalid(message) => Reply(ApiError::new(ErrorCode::InvalidRequest, message)),
+        AccountsError::Invalid(message) => {
+            Reply::from(ApiError::new(ErrorCode::InvalidRequest, message))
+        }
         AccountsError::Store(e) => store_error(e),
     }
 }
@@ -205,17 +207,10 @@ pub async fn list_keys(
     ))
 }
 
-fn unreachable_reply() -> Reply {
-    Reply(ApiError::new(
-        ErrorCode::AdminRequired,
-        "This operation needs an admin's API key.",
-    ))
-}
-
 /// Finds a key the caller may manage; someone else's key is reported as not found.
 async fn owned_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRecord, Reply> {
     let not_found = || {
-        Reply(ApiError::new(
+        Reply::from(ApiError::new(
             ErrorCode::ResourceNotFound,
             format!("There is no key `{id}`."),
         ))

@@ -101,15 +101,16 @@ pub(crate) fn body_rejection(
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        reply(self.0)
+        reply(*self.0)
     }
 }
 
-/// Lets handlers return `Result<_, Reply>` and use `?` on gateway errors.
-pub(crate) struct Reply(pub ApiError);
+/// Lets handlers return `Result<_, Reply>` and use `?` on gateway errors. Boxed so the
+/// `Result`s of handlers stay small on their success path.
+pub(crate) struct Reply(pub Box<ApiError>);
 
 impl From<ApiError> for Reply {
     fn from(e: ApiError) -> Reply {
-        Reply(e)
+        Reply(Box::new(e))
     }
 }
