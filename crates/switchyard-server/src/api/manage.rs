@@ -190,9 +190,11 @@ pub async fn list_keys(
     let user = match (caller.user.role, query.user_id) {
         (Role::Admin, wanted) => wanted,
         (_, Some(wanted)) if wanted != caller.user.id => {
-            return Err(require_admin(&caller)
-                .err()
-                .unwrap_or_else(|| unreachable_reply()));
+            return Err(ApiError::new(
+                ErrorCode::AdminRequired,
+                "Only an admin may list another user's keys.",
+            )
+            .into());
         }
         _ => Some(caller.user.id),
     };
