@@ -1,6 +1,10 @@
-//! switchyard-testkit: helpers for Switchyard's tests and benchmarks, starting with a faithful
-//! mock OpenAI upstream ([`MockUpstream`]).
+//! switchyard-testkit: helpers for Switchyard's tests and benchmarks: a faithful mock OpenAI
+//! upstream ([`MockUpstream`]) and [`TestApp`], the real server on a random port in front of it
+//! with a fresh database.
 
+pub mod app;
 pub mod mock;
+
+pub use app::TestApp;
 
 pub use mock::{DEFAULT_API_KEY, MockOptions, MockUpstream, Recorded};

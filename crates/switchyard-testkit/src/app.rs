@@ -1,0 +1,261 @@
+//! `TestApp`: the real Switchyard server on 127.0.0.1 port 0, with a fresh database (SQLite or
+//! PostgreSQL), a fresh data directory and a mock upstream, configured through the same TOML
+//! path an operator uses.
+
+use crate::mock::MockUpstream;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+use switchyard::app::{self, Running};
+use switchyard::config::{self, Sources};
+use switchyard_core::UserId;
+use switchyard_core::log::RequestLog;
+use switchyard_store::test_support::TestDb;
+use switchyard_store::{Backend, LogFilter, Store};
+
+/// Models every TestApp serves. `mock-*` and `fault-*` go to the mock upstream (the fault
+/// names select its fault modes), `demo-*` to the built-in demo provider, `dead-chat` to a
+/// port where nothing listens.
+const MODELS: &str = r#"
+[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "__MOCK__"
+api_key_env = "MOCK_UPSTREAM_KEY"
+jurisdiction = "US"
+
+[[providers]]
+name = "demo"
+kind = "demo"
+
+[[providers]]
+name = "dead"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+jurisdiction = "US"
+
+[[models]]
+name = "mock-chat"
+provider = "mock"
+upstream_model = "mock-gpt"
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = 0.60
+cached_input_usd_per_mtok = 0.075
+
+[[models]]
+name = "mock-embed"
+provider = "mock"
+upstream_model = "mock-embedding"
+kind = "embedding"
+input_usd_per_mtok = 0.02
+
+[[models]]
+name = "demo-chat"
+provider = "demo"
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = 0.60
+
+[[models]]
+name = "demo-embed"
+provider = "demo"
+kind = "embedding"
+input_usd_per_mtok = 0.02
+
+[[models]]
+name = "dead-chat"
+provider = "dead"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 1
+"#;
+
+const FAULTS: &[&str] = &[
+    "fault-500",
+    "fault-503",
+    "fault-429",
+    "fault-400",
+    "fault-flat-400",
+    "fault-slow-first-byte",
+    "fault-hang",
+    "fault-cut-stream",
+    "fault-no-usage",
+    "fault-stream-error",
+    "fault-slow-stream",
+];
+
+/// A running server for one test.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    /// The first admin's key, created on start.
+    pub admin_key: String,
+    pub admin_id: UserId,
+    pub store: Store,
+    pub mock: MockUpstream,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    data_dir: PathBuf,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, "").await
+    }
+
+    /// Starts with extra top-level TOML (e.g. `[server]\nmax_body_bytes = 100`) prepended to
+    /// the test configuration. Sections given here replace the defaults below.
+    pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
+        let mock = MockUpstream::spawn().await;
+        let db = TestDb::create(backend).await;
+        let data_dir = std::env::temp_dir().join(format!("switchyard-testapp-{}", uuid_like()));
+        let mut toml = format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\ndata_dir = \"{}\"\n{extra}\n",
+            db.url,
+            data_dir.display()
+        );
+        for (section, body) in [
+            (
+                "server",
+                "snapshot_refresh_ms = 100\nshutdown_grace_ms = 5000\nmax_body_bytes = 65536",
+            ),
+            ("log", "flush_ms = 20"),
+            ("demo", "word_delay_ms = 1"),
+            (
+                "timeouts",
+                "connect_ms = 1000\nfirst_byte_ms = 1000\ntotal_ms = 5000",
+            ),
+        ] {
+            if !extra.contains(&format!("[{section}]")) {
+                toml.push_str(&format!("[{section}]\n{body}\n"));
+            }
+        }
+        toml.push_str(&MODELS.replace("__MOCK__", &mock.base_url()));
+        for fault in FAULTS {
+            toml.push_str(&format!(
+                "\n[[models]]\nname = \"{fault}\"\nprovider = \"mock\"\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n"
+            ));
+        }
+        let sources = Sources {
+            file: Some((PathBuf::from("testapp.toml"), toml)),
+            env: [("MOCK_UPSTREAM_KEY".to_owned(), mock.api_key().to_owned())]
+                .into_iter()
+                .collect(),
+        };
+        let config = config::load(&sources).expect("the test configuration is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let running = app::start(config, listener)
+            .await
+            .expect("the server starts");
+        let bootstrap = running
+            .bootstrap
+            .as_ref()
+            .expect("a fresh database bootstraps an admin");
+        TestApp {
+            base_url: format!("http://{}", running.addr),
+            admin_key: bootstrap.key.expose().to_owned(),
+            admin_id: bootstrap.user_id,
+            store: running.store.clone(),
+            mock,
+            backend,
+            client: reqwest::Client::new(),
+            running: Some(running),
+            data_dir,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `POST path` with a JSON body and a bearer key.
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a key through the management API with the admin key; returns the response body
+    /// (which holds the secret in `key`).
+    pub async fn create_key(&self, body: Value) -> Value {
+        let response = self.post("/api/keys", &self.admin_key.clone(), &body).await;
+        assert_eq!(response.status(), 201, "key creation failed");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Creates a non-admin user and a key for it; returns (user id, key secret).
+    pub async fn user_with_key(&self, email: &str, key: Value) -> (String, String) {
+        let response = self
+            .post(
+                "/api/users",
+                &self.admin_key.clone(),
+                &serde_json::json!({"email": email}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "user creation failed");
+        let user: Value = response.json().await.expect("JSON body");
+        let user_id = user["id"].as_str().expect("id").to_owned();
+        let mut body = key;
+        body["user_id"] = Value::String(user_id.clone());
+        let created = self.create_key(body).await;
+        (user_id, created["key"].as_str().expect("key").to_owned())
+    }
+
+    /// Waits (up to 10 s) until the log holds a row for `request_id` and returns it.
+    pub async fn log_row(&self, request_id: &str) -> RequestLog {
+        let id = request_id.parse().expect("a request id is a UUID");
+        let filter = LogFilter {
+            request_id: Some(id),
+            limit: 1,
+            ..LogFilter::default()
+        };
+        for _ in 0..500 {
+            if let Some(row) = self
+                .store
+                .list_request_logs(&filter)
+                .await
+                .expect("store readable")
+                .pop()
+            {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no log row for request {request_id} after 10 s");
+    }
+
+    /// Stops the server gracefully (draining the log) and returns the store for inspection.
+    pub async fn shutdown(mut self) -> Store {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+        self.store.clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown_token().cancel();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{t}-{n}", std::process::id())
+}
