@@ -2,6 +2,9 @@
 //! PostgreSQL), a fresh data directory and a mock upstream, configured through the same TOML
 //! path an operator uses.
 
+// Test support: a failure to set up is a failed test, so panicking with a message is right here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use crate::mock::MockUpstream;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -96,7 +99,21 @@ pub struct TestApp {
     pub client: reqwest::Client,
     running: Option<Running>,
     data_dir: PathBuf,
-    _db: TestDb,
+    db: Option<TestDb>,
+}
+
+/// A stopped app's store, with its database kept alive for inspection. Derefs to [`Store`].
+#[derive(Debug)]
+pub struct Stopped {
+    pub store: Store,
+    _db: Option<TestDb>,
+}
+
+impl std::ops::Deref for Stopped {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
 }
 
 impl TestApp {
@@ -164,7 +181,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             running: Some(running),
             data_dir,
-            _db: db,
+            db: Some(db),
         }
     }
 
@@ -233,11 +250,20 @@ impl TestApp {
     }
 
     /// Stops the server gracefully (draining the log) and returns the store for inspection.
-    pub async fn shutdown(mut self) -> Store {
+    pub async fn shutdown(mut self) -> Stopped {
         if let Some(running) = self.running.take() {
             running.shutdown().await.expect("clean shutdown");
         }
-        self.store.clone()
+        Stopped {
+            store: self.store.clone(),
+            _db: self.db.take(),
+        }
+    }
+
+    /// The SQLite database file's directory, when the backend is SQLite.
+    pub fn sqlite_dir(&self) -> Option<PathBuf> {
+        let url = self.db.as_ref()?.url.strip_prefix("sqlite://")?.to_owned();
+        PathBuf::from(url).parent().map(PathBuf::from)
     }
 }
 
