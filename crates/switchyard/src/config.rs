@@ -574,6 +574,19 @@ output_usd_per_mtok = 0.60
         );
     }
 
+    #[test]
+    fn the_shipped_example_loads() {
+        let example = include_str!("../../../switchyard.example.toml");
+        let config = load(&sources(Some(example), &[("OPENAI_API_KEY", "sk-x")])).unwrap();
+        assert_eq!(config.providers.len(), 3);
+        assert_eq!(config.models.len(), 4);
+        assert_eq!(config.models[0].prices.cached_input, Nanos(75_000_000));
+        assert_eq!(
+            config.models[2].upstream_model,
+            "meta-llama/Llama-3.1-8B-Instruct"
+        );
+    }
+
     fn error(toml: &str, env: &[(&str, &str)]) -> String {
         format!("{:#}", load(&sources(Some(toml), env)).unwrap_err())
     }

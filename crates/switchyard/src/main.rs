@@ -106,8 +106,10 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("SWITCHYARD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();

@@ -1,0 +1,321 @@
+//! The real binary, run the way an operator runs it: `serve` on the embedded default in an
+//! empty directory, the CLI verbs, and a graceful stop by SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use switchyard_store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-cli-{name}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a CLI verb in `dir`; returns stdout, panics with stderr on failure.
+fn cli(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "switchyard {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    stdout: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts `switchyard serve` in `dir` on a free port and waits until it listens. With
+/// `expect_banner`, also reads the first-start banner from stdout.
+fn serve(dir: &Path, expect_banner: bool) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir)
+        .env("SWITCHYARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHYARD_LOG", "debug")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server starts listening");
+        if let Some(at) = line.find("base=") {
+            break line[at + 5..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_matches('"')
+                .to_owned();
+        }
+    };
+    // The first-start banner is printed before the server listens and ends with the curl
+    // example and a blank line.
+    let mut stdout = String::new();
+    if expect_banner {
+        use std::io::Read;
+        let out = child.stdout.as_mut().unwrap();
+        let mut buf = [0u8; 4096];
+        while !(stdout.contains("curl ") && stdout.ends_with("\n\n")) {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => stdout.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    }
+    Server {
+        child,
+        base,
+        stdout,
+        stderr: rx,
+    }
+}
+
+impl Server {
+    /// SIGTERM and a clean exit; returns what it printed on stdout.
+    fn terminate_and_read_stdout(&mut self) -> String {
+        use std::io::Read;
+        let mut out = self.child.stdout.take().unwrap();
+        self.signal_and_wait();
+        let mut text = String::new();
+        out.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns everything it logged.
+    fn terminate(mut self) -> String {
+        self.signal_and_wait();
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    fn signal_and_wait(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "exit status {exit}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default_from_an_empty_directory() {
+    let dir = temp_dir("default");
+    let server = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || serve(&dir, true)
+    })
+    .await
+    .unwrap();
+    // The banner shows the key once, with a ready-to-paste curl line.
+    let key = server
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sk-sy-"))
+        .expect("the key is printed")
+        .to_owned();
+    assert!(
+        server
+            .stdout
+            .contains(&format!("curl {}/v1/chat/completions", server.base)),
+        "{}",
+        server.stdout
+    );
+    assert!(
+        dir.join("switchyard-data/switchyard.db").exists(),
+        "SQLite created in ./switchyard-data"
+    );
+
+    let client = reqwest::Client::new();
+    let marker = format!("LOGMARKER{}", std::process::id());
+    let body = json!({"model": "demo-chat", "messages": [{"role": "user", "content": marker}]});
+    let answer: Value = client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 20
+    );
+    let mut stream_body = body.clone();
+    stream_body["stream"] = json!(true);
+    let streamed = client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&stream_body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(streamed.trim_end().ends_with("data: [DONE]"));
+    let embedded: Value = client
+        .post(format!("{}/v1/embeddings", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "demo-embed", "input": "hello"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        embedded["data"][0]["embedding"].as_array().unwrap().len(),
+        256
+    );
+
+    let logs = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(
+        logs.contains("request log drained"),
+        "graceful stop drains the log:\n{logs}"
+    );
+    assert!(
+        !logs.contains(&key) && !logs.contains(&key[6..]),
+        "the key never appears in logs"
+    );
+    assert!(!logs.contains(&marker), "prompt text never appears in logs");
+
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.join("switchyard-data/switchyard.db").display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        store.count_request_logs().await.unwrap(),
+        3,
+        "every request logged before exit"
+    );
+    store.close().await;
+
+    // A second start on the same data does not create another admin or print a key.
+    let again = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            let mut server = serve(&dir, false);
+            server.terminate_and_read_stdout()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        !again.contains("sk-sy-"),
+        "no new key on a second start: {again}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_verbs_print_machine_readable_results() {
+    let dir = temp_dir("verbs");
+    let user_id = cli(
+        &dir,
+        &["user", "create", "--email", "ops@example.com", "--admin"],
+    );
+    assert!(
+        user_id.trim().parse::<switchyard_core::UserId>().is_ok(),
+        "prints the id: {user_id}"
+    );
+    let secret = cli(
+        &dir,
+        &[
+            "key",
+            "create",
+            "--user",
+            "ops@example.com",
+            "--name",
+            "ci",
+            "--models",
+            "demo-chat",
+        ],
+    );
+    let secret = secret.trim();
+    assert!(
+        switchyard_core::key::check_format(secret).is_ok(),
+        "prints the secret alone: {secret}"
+    );
+    let listed = cli(&dir, &["key", "list"]);
+    let line = listed.lines().next().unwrap();
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(fields[1], &secret[..switchyard_core::key::VISIBLE_LEN]);
+    assert_eq!((fields[2], fields[4]), ("ci", "active"));
+    let revoked = cli(&dir, &["key", "revoke", fields[0]]);
+    assert_eq!(revoked.trim(), fields[0]);
+    assert!(cli(&dir, &["key", "list"]).contains("\trevoked"));
+    // Errors go to stderr with a non-zero exit.
+    let output = Command::new(BIN)
+        .args(["key", "create", "--user", "nobody@example.com"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no user with email"));
+    assert!(output.stdout.is_empty());
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[providers]]\nname = \"x\"\nkind = \"openai\"\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["migrate", "--config", bad.to_str().unwrap()])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("providers[0] (`x`).base_url is required")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
