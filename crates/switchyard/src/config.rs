@@ -17,6 +17,10 @@ use switchyard_core::money::{Nanos, Prices};
 
 /// Sections whose keys can be overridden as `SWITCHYARD_<SECTION>_<KEY>`.
 const SECTIONS: &[&str] = &["server", "timeouts", "log", "demo"];
+/// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
+/// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
+/// is left alone; a misspelt key inside a known section is still an error.
+const TOP_LEVEL: &[&str] = &["listen", "database_url", "data_dir", "redis_url"];
 /// `SWITCHYARD_*` variables that are not configuration keys.
 const NOT_KEYS: &[&str] = &[
     "SWITCHYARD_CONFIG",
@@ -328,7 +332,8 @@ fn apply_env(
                 raw,
                 var,
             )?,
-            None => set(table, None, rest, raw, var)?,
+            None if TOP_LEVEL.contains(&rest.as_str()) => set(table, None, rest, raw, var)?,
+            None => {}
         }
     }
     Ok(applied)
@@ -549,6 +554,8 @@ output_usd_per_mtok = 0.60
                 ("SWITCHYARD_TIMEOUTS_CONNECT_MS", "250"),
                 ("DATABASE_URL", "postgres://u@h/db"),
                 ("SWITCHYARD_SECRET_KEY", "not a config key"),
+                ("SWITCHYARD_BIN", "/usr/local/bin/switchyard"),
+                ("SWITCHYARD_PORT", "9000"),
             ],
         ))
         .unwrap();
@@ -627,6 +634,17 @@ output_usd_per_mtok = 0.60
         assert!(
             e.contains("server.max_body_bytes") && e.contains("SWITCHYARD_SERVER_MAX_BODY_BYTES"),
             "{e}"
+        );
+        let e = error(
+            OPENAI,
+            &[
+                ("OPENAI_API_KEY", "k"),
+                ("SWITCHYARD_SERVER_MAX_BODDY_BYTES", "1"),
+            ],
+        );
+        assert!(
+            e.contains("max_boddy_bytes") && e.contains("SWITCHYARD_SERVER_MAX_BODDY_BYTES"),
+            "a misspelt key in a known section is an error: {e}"
         );
         let e = error(
             "listen = \"nope\"\n[[providers]]\nname=\"d\"\nkind=\"demo\"",
