@@ -8,6 +8,7 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -158,7 +159,10 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let shutdown = cancel.clone();
     let task = tokio::spawn(async move {
         let server =
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            // Streams are many small writes; without TCP_NODELAY Nagle holds each chunk back
+            // until the previous one is acknowledged (40 ms of delayed ACK on Linux).
+            axum::serve(listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); }), app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         tokio::select! {
             result = server => result.context("the HTTP server failed")?,
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
