@@ -67,21 +67,40 @@ pub fn spawn(store: Store, config: WriterConfig) -> (LogSender, JoinHandle<()>) 
     (LogSender { tx }, handle)
 }
 
+/// How often a filling batch looks for new rows. Waking once per tick instead of once per
+/// row keeps the writer off the hot path's scheduler: at 3,000 requests/s a tick gathers ~30.
+const GATHER_TICK: Duration = Duration::from_millis(10);
+
 async fn run(store: Store, config: WriterConfig, mut rx: mpsc::Receiver<RequestLog>) {
     let mut batch = Vec::with_capacity(config.batch_size);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    // `recv_many` waits for the first row of a batch and takes whatever else is queued.
+    while rx.recv_many(&mut batch, config.batch_size).await > 0 {
         let deadline = tokio::time::Instant::now() + config.flush_interval;
-        while batch.len() < config.batch_size {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(row)) => batch.push(row),
-                // Channel closed (shutdown) or the interval passed: write what we have.
-                Ok(None) | Err(_) => break,
+        let mut open = true;
+        while open && batch.len() < config.batch_size {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
             }
+            tokio::time::sleep(GATHER_TICK.min(deadline - now)).await;
+            open = gather(&mut rx, &mut batch, config.batch_size);
         }
         write(&store, &batch).await;
         batch.clear();
     }
+}
+
+/// Moves queued rows into `batch` without waiting. False once every sender is gone: the
+/// batch is then written at once and the next `recv_many` drains the rest.
+fn gather(rx: &mut mpsc::Receiver<RequestLog>, batch: &mut Vec<RequestLog>, max: usize) -> bool {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(row) => batch.push(row),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
 }
 
 /// Writes one batch, retrying with backoff until it succeeds. Rows have unique ids and the
@@ -102,5 +121,103 @@ async fn write(store: &Store, batch: &[RequestLog]) {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::usage::UsageSource;
+    use switchyard_core::{Nanos, RequestId};
+    use switchyard_store::test_support::TestDb;
+    use switchyard_store::{Backend, LogFilter};
+
+    fn row() -> RequestLog {
+        RequestLog {
+            id: RequestId::new(),
+            created_at: 1,
+            user_id: None,
+            key_id: None,
+            endpoint: "chat.completions".into(),
+            model: "m".into(),
+            provider: None,
+            upstream_model: None,
+            stream: false,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            usage_source: UsageSource::Upstream,
+            cost: Nanos(1),
+            latency_us: 1,
+            ttft_us: None,
+            status: 200,
+            error_code: None,
+            client_ip: None,
+        }
+    }
+
+    async fn count(store: &Store) -> usize {
+        let filter = LogFilter {
+            limit: 100_000,
+            ..LogFilter::default()
+        };
+        store.list_request_logs(&filter).await.unwrap().len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_row_is_written_before_the_writer_ends() {
+        let db = TestDb::create(Backend::Sqlite).await;
+        let store = db.store().await;
+        let config = WriterConfig {
+            batch_size: 64,
+            flush_interval: Duration::from_secs(30),
+            // Smaller than the load, so senders also spill to waiting tasks.
+            queue: 100,
+        };
+        let (tx, handle) = spawn(store.clone(), config);
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    for _ in 0..500 {
+                        tx.send(row());
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        drop(tx);
+        // Spilled rows hold a sender until they are queued; the writer outlives them all.
+        tokio::time::timeout(Duration::from_secs(20), handle)
+            .await
+            .expect("the writer drains and ends")
+            .unwrap();
+        assert_eq!(count(&store).await, 2_000);
+    }
+
+    #[tokio::test]
+    async fn a_lone_row_is_written_after_the_flush_interval() {
+        let db = TestDb::create(Backend::Sqlite).await;
+        let store = db.store().await;
+        let config = WriterConfig {
+            batch_size: 512,
+            flush_interval: Duration::from_millis(50),
+            queue: 16,
+        };
+        let (tx, _handle) = spawn(store.clone(), config);
+        tx.send(row());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while count(&store).await == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the row was never flushed while the sender lives"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(count(&store).await, 1);
+        drop(tx);
     }
 }

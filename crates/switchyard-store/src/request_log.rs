@@ -51,7 +51,16 @@ impl Store {
         let per_statement = rows_per_insert(self.backend());
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in rows.chunks(per_statement) {
+            let mut rest = rows;
+            while !rest.is_empty() {
+                // Chunks come in three fixed sizes, so three prepared statements serve every
+                // batch; a statement per tail length would be parsed afresh on each flush.
+                let size = [per_statement, TAIL_CHUNK, 1]
+                    .into_iter()
+                    .find(|&n| n <= rest.len())
+                    .unwrap_or(1);
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
                 let mut insert =
                     QueryBuilder::new(concat!("INSERT INTO request_logs (", log_columns!(), ") "));
                 insert.push_values(chunk, |mut row, log| {
@@ -77,13 +86,7 @@ impl Store {
                         .push_bind(log.client_ip.as_deref());
                 });
                 insert.push(" ON CONFLICT (id) DO NOTHING");
-                // Only full chunks repeat the same SQL text; caching the prepared statement of
-                // a one-off tail would just evict a useful one.
-                insert
-                    .build()
-                    .persistent(chunk.len() == per_statement)
-                    .execute(&mut *tx)
-                    .await?;
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -139,6 +142,9 @@ impl Store {
 }
 
 /// How many log rows fit in one INSERT on `backend`.
+/// The middle chunk size for the rows left after the full statements.
+const TAIL_CHUNK: usize = 16;
+
 fn rows_per_insert(backend: Backend) -> usize {
     // SQLite's limit is a compile-time option (32,766 by default since 3.32); PostgreSQL's
     // protocol counts parameters in an i16-sized field read as unsigned (65,535).

@@ -12,6 +12,12 @@ use switchyard_gateway::pipeline_now_millis;
 use switchyard_server::accounts::{self, NewKey};
 use switchyard_store::Store;
 
+/// glibc's malloc took about an eighth of the gateway's CPU per proxied request (perf, see
+/// `bench/README.md`); mimalloc's thread-local free lists make those small short-lived
+/// allocations cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchyard",
