@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod error;
 pub mod id;
 pub mod key;
+pub mod ledger;
 pub mod log;
 pub mod money;
 pub mod policy;

@@ -88,6 +88,41 @@ impl Nanos {
     }
 }
 
+// Arithmetic saturates instead of wrapping or panicking: ±9.2 billion USD is beyond any
+// balance, and a saturated figure is visibly wrong where a wrapped one would look plausible.
+impl std::ops::Add for Nanos {
+    type Output = Nanos;
+    fn add(self, other: Nanos) -> Nanos {
+        Nanos(self.0.saturating_add(other.0))
+    }
+}
+
+impl std::ops::Sub for Nanos {
+    type Output = Nanos;
+    fn sub(self, other: Nanos) -> Nanos {
+        Nanos(self.0.saturating_sub(other.0))
+    }
+}
+
+impl std::ops::AddAssign for Nanos {
+    fn add_assign(&mut self, other: Nanos) {
+        *self = *self + other;
+    }
+}
+
+impl std::ops::SubAssign for Nanos {
+    fn sub_assign(&mut self, other: Nanos) {
+        *self = *self - other;
+    }
+}
+
+impl std::ops::Neg for Nanos {
+    type Output = Nanos;
+    fn neg(self) -> Nanos {
+        Nanos(self.0.saturating_neg())
+    }
+}
+
 impl fmt::Display for Nanos {
     /// Exact decimal USD with trailing zeros trimmed, at least two decimals: `0.000150`→`0.00015`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,6 +11,9 @@ pub enum StoreError {
     /// A row the operation depends on does not exist; the text says which.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The request itself is not valid; the text says why.
+    #[error("{0}")]
+    Invalid(&'static str),
     /// The database URL cannot be used; the text says why and what is accepted. It never
     /// repeats the URL itself, which may carry a password.
     #[error("bad database URL: {0}")]
@@ -39,6 +42,7 @@ impl StoreError {
         match self {
             StoreError::Conflict(_) => ErrorCode::Conflict,
             StoreError::NotFound(_) => ErrorCode::ResourceNotFound,
+            StoreError::Invalid(_) => ErrorCode::InvalidRequest,
             StoreError::MigrationsPending { .. } => ErrorCode::Unavailable,
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),

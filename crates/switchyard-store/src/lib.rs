@@ -26,6 +26,7 @@ mod access;
 mod connect;
 mod dump;
 mod error;
+mod ledger;
 mod migrations;
 mod request_log;
 #[cfg(any(test, feature = "test-support"))]
@@ -33,6 +34,7 @@ pub mod test_support;
 
 pub use access::Access;
 pub use error::StoreError;
+pub use ledger::{AccountState, Batch, Entry, OpenHold};
 pub use request_log::LogFilter;
 
 use sqlx::{PgPool, SqlitePool};
