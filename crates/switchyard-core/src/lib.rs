@@ -11,6 +11,7 @@ pub mod log;
 pub mod money;
 pub mod policy;
 pub mod secret;
+pub mod stripe;
 pub mod usage;
 
 pub use id::{KeyId, RequestId, UserId};
