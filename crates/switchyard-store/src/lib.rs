@@ -28,6 +28,7 @@ mod dump;
 mod error;
 mod ledger;
 mod migrations;
+pub mod payments;
 mod request_log;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
