@@ -23,6 +23,7 @@ macro_rules! on_pool {
 }
 
 mod access;
+mod codes;
 mod connect;
 mod dump;
 mod error;
@@ -34,6 +35,10 @@ mod request_log;
 pub mod test_support;
 
 pub use access::Access;
+pub use codes::{
+    CreatedCodes, Redemption, RevenueRow, after_paid_top_up, canonical_code, canonical_email,
+    email_hmac,
+};
 pub use error::StoreError;
 pub use ledger::{AccountState, Batch, Entry, OpenHold};
 pub use request_log::LogFilter;
