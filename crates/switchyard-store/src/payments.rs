@@ -334,13 +334,13 @@ impl Store {
 
     /// Whether the processor's event `id` was already handled.
     pub async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError> {
-        let seen: Option<i64> = on_pool!(&self.db, pool => {
-            sqlx::query_scalar("SELECT 1 FROM webhook_events WHERE id = $1")
+        let seen: i64 = on_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE id = $1")
                 .bind(id)
-                .fetch_optional(pool)
+                .fetch_one(pool)
                 .await?
         });
-        Ok(seen.is_some())
+        Ok(seen > 0)
     }
 
     /// Notes that event `id` was handled (call after its effects are stored).
@@ -368,7 +368,11 @@ fn applied(results: Vec<Result<Applied, LedgerError>>) -> Result<bool, StoreErro
         match result {
             Ok(Applied::Done) => moved = true,
             Ok(_) => {}
-            Err(e) => return Err(StoreError::Corrupt(format!("payment transfer refused: {e}"))),
+            Err(e) => {
+                return Err(StoreError::Corrupt(format!(
+                    "payment transfer refused: {e}"
+                )));
+            }
         }
     }
     Ok(moved)
