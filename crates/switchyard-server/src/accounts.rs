@@ -2,8 +2,28 @@
 //! two can never disagree on validation or on how a key is made.
 
 use switchyard_core::catalog::{KeyRecord, Role, UnixMillis, User};
-use switchyard_core::{KeyId, Secret, UserId, key};
+use switchyard_core::{KeyId, Nanos, Secret, UserId, key};
 use switchyard_store::{Store, StoreError};
+
+/// Free credit the operator offers (`[promotions]` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Promotions {
+    /// Granted once per canonical email when an account is created.
+    pub new_user_credit: Nanos,
+    /// What a referrer earns, in percent of their referee's first paid top-up.
+    pub referral_percent: u32,
+}
+
+/// What comes with a new account besides its email and role.
+#[derive(Debug, Clone, Copy)]
+pub struct Signup<'a> {
+    /// The server secret, under which the email's claim on new-user credit is hashed.
+    pub key_secret: &'a Secret,
+    /// Zero for none (the bootstrap admin, or no promotion configured).
+    pub new_user_credit: Nanos,
+    /// Another user's referral code: links the new user to them.
+    pub referral_code: Option<&'a str>,
+}
 
 /// A request to create a key.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +49,14 @@ pub enum AccountsError {
     Store(#[from] StoreError),
 }
 
-pub async fn create_user(store: &Store, email: &str, role: Role) -> Result<User, AccountsError> {
+/// Creates a user, grants the new-user credit (once per canonical email, ever) and links the
+/// referrer. An unknown referral code fails before anything is created.
+pub async fn create_user(
+    store: &Store,
+    email: &str,
+    role: Role,
+    signup: Signup<'_>,
+) -> Result<User, AccountsError> {
     let email = email.trim();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -41,7 +68,28 @@ pub async fn create_user(store: &Store, email: &str, role: Role) -> Result<User,
             "`{email}` is not an email address"
         )));
     }
-    Ok(store.create_user(email, role).await?)
+    if let Some(code) = signup.referral_code
+        && store.referrer_of(code).await?.is_none()
+    {
+        return Err(AccountsError::Invalid(format!(
+            "`{code}` is not a referral code"
+        )));
+    }
+    let user = store.create_user(email, role).await?;
+    let now = user.created_at;
+    store
+        .grant_new_user_credit(
+            signup.key_secret.expose().as_bytes(),
+            email,
+            user.id,
+            signup.new_user_credit,
+            now,
+        )
+        .await?;
+    if let Some(code) = signup.referral_code {
+        store.link_referral(user.id, code, now).await?;
+    }
+    Ok(user)
 }
 
 /// Creates a key for `new.user_id`, storing only its keyed hash.

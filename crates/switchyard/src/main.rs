@@ -6,8 +6,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use switchyard::app;
 use switchyard::config::{self, Config, Sources};
-use switchyard_core::KeyId;
 use switchyard_core::catalog::Role;
+use switchyard_core::ledger::AccountId;
+use switchyard_core::{KeyId, Nanos};
 use switchyard_gateway::pipeline_now_millis;
 use switchyard_server::accounts::{self, NewKey};
 use switchyard_store::Store;
@@ -44,6 +45,42 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Credit (or, with a negative amount, debit) a user's balance; prints the transfer id.
+    Credit {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// USD, exact decimal; negative to debit.
+        #[arg(long, allow_hyphen_values = true)]
+        usd: String,
+        /// Why, kept in the ledger.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print a user's balance in USD.
+    Balance {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Manage redemption codes.
+    #[command(subcommand)]
+    Codes(CodesCommand),
+}
+
+#[derive(Subcommand)]
+enum CodesCommand {
+    /// Create a batch of codes; prints each code once, one per line.
+    Create {
+        #[arg(long)]
+        count: u32,
+        /// The value of each code in USD.
+        #[arg(long)]
+        usd: String,
+        /// Days until the codes expire (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -54,6 +91,9 @@ enum UserCommand {
         email: String,
         #[arg(long)]
         admin: bool,
+        /// Another user's referral code.
+        #[arg(long)]
+        referral: Option<String>,
     },
     /// List users as tab-separated id, email, role.
     List,
@@ -135,6 +175,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => user(command, &config).await,
         Command::Key(command) => key(command, &config).await,
+        Command::Credit { user, usd, reason } => credit(&user, &usd, reason, &config).await,
+        Command::Balance { user } => balance(&user, &config).await,
+        Command::Codes(command) => codes(command, &config).await,
     }
 }
 
@@ -196,9 +239,19 @@ async fn wait_for_signal() {
 async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = app::open_store(config).await?;
     match command {
-        UserCommand::Create { email, admin } => {
+        UserCommand::Create {
+            email,
+            admin,
+            referral,
+        } => {
             let role = if admin { Role::Admin } else { Role::User };
-            let user = accounts::create_user(&store, &email, role).await?;
+            let secret = server_secret(config)?;
+            let signup = accounts::Signup {
+                key_secret: &secret,
+                new_user_credit: config.promotions.new_user_credit,
+                referral_code: referral.as_deref(),
+            };
+            let user = accounts::create_user(&store, &email, role, signup).await?;
             println!("{}", user.id);
             eprintln!("created {} user {}", role.as_str(), user.email);
         }
@@ -208,6 +261,87 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn server_secret(config: &Config) -> anyhow::Result<switchyard_core::Secret> {
+    switchyard::secret::load_or_create(
+        std::env::var(switchyard::secret::ENV).ok(),
+        &config.data_dir,
+    )
+}
+
+async fn credit(
+    email: &str,
+    usd: &str,
+    reason: Option<String>,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let amount = Nanos::from_usd_str(usd).with_context(|| format!("--usd `{usd}`"))?;
+    let store = app::open_store(config).await?;
+    let user = user_by_email(&store, email).await?;
+    let id = format!("adjust:{}", switchyard_core::RequestId::new());
+    let reason = reason.unwrap_or_else(|| "operator adjustment (CLI)".to_owned());
+    store
+        .adjust_balance(&id, user.id, amount, Some(&reason), pipeline_now_millis())
+        .await?;
+    let balance = store
+        .account(&AccountId::user(user.id))
+        .await?
+        .totals
+        .balance();
+    println!("{id}");
+    eprintln!(
+        "moved {amount} USD for {}; balance now {balance} USD (running servers pick it up within their refresh interval)",
+        user.email
+    );
+    Ok(())
+}
+
+async fn balance(email: &str, config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    let user = user_by_email(&store, email).await?;
+    let state = store.account(&AccountId::user(user.id)).await?;
+    println!("{}", state.totals.balance());
+    eprintln!(
+        "{}: available {} USD, held {} USD, overdraft {} USD",
+        user.email,
+        state.totals.available(),
+        state.totals.debits_pending,
+        state.overdraft
+    );
+    Ok(())
+}
+
+async fn codes(command: CodesCommand, config: &Config) -> anyhow::Result<()> {
+    let CodesCommand::Create {
+        count,
+        usd,
+        expires_days,
+    } = command;
+    let value = Nanos::from_usd_str(&usd).with_context(|| format!("--usd `{usd}`"))?;
+    let store = app::open_store(config).await?;
+    let secret = server_secret(config)?;
+    let now = pipeline_now_millis();
+    let created = store
+        .create_codes(
+            secret.expose().as_bytes(),
+            count,
+            value,
+            expires_days.map(|d| now + i64::from(d) * 86_400_000),
+            None,
+            now,
+        )
+        .await?;
+    for code in &created.codes {
+        println!("{code}");
+    }
+    eprintln!(
+        "created {} code(s) of {} USD in batch {}; they are shown only once",
+        created.codes.len(),
+        created.value,
+        created.batch_id
+    );
     Ok(())
 }
 

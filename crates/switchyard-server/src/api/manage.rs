@@ -20,11 +20,11 @@ use switchyard_gateway::snapshot::Caller;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
 use switchyard_store::StoreError;
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Caller>, Reply> {
+pub(super) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Caller>, Reply> {
     Ok(state.gateway.authenticate(credentials(headers))?)
 }
 
-fn require_admin(caller: &Caller) -> Result<(), Reply> {
+pub(super) fn require_admin(caller: &Caller) -> Result<(), Reply> {
     if caller.user.role == Role::Admin {
         Ok(())
     } else {
@@ -36,7 +36,7 @@ fn require_admin(caller: &Caller) -> Result<(), Reply> {
     }
 }
 
-fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reply> {
+pub(super) fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reply> {
     serde_json::from_slice(body).map_err(|e| {
         let code = if e.is_data() {
             ErrorCode::InvalidRequest
@@ -50,7 +50,7 @@ fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reply> {
     })
 }
 
-fn store_error(e: StoreError) -> Reply {
+pub(super) fn store_error(e: StoreError) -> Reply {
     let code = e.error_code();
     let message = match code {
         ErrorCode::Internal | ErrorCode::Unavailable => {
@@ -62,7 +62,7 @@ fn store_error(e: StoreError) -> Reply {
     Reply::from(ApiError::new(code, message))
 }
 
-fn accounts_error(e: AccountsError) -> Reply {
+pub(super) fn accounts_error(e: AccountsError) -> Reply {
     match e {
         AccountsError::Invalid(message) => {
             Reply::from(ApiError::new(ErrorCode::InvalidRequest, message))
@@ -91,6 +91,9 @@ pub struct CreateUser {
     email: String,
     #[serde(default)]
     role: Option<Role>,
+    /// Another user's referral code: links the new user to them.
+    #[serde(default)]
+    referral_code: Option<String>,
 }
 
 pub async fn create_user(
@@ -101,14 +104,22 @@ pub async fn create_user(
     let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: CreateUser = json_body(&body)?;
+    let signup = accounts::Signup {
+        key_secret: state.gateway.key_secret(),
+        new_user_credit: state.promotions.new_user_credit,
+        referral_code: input.referral_code.as_deref(),
+    };
     let user = accounts::create_user(
         state.gateway.store(),
         &input.email,
         input.role.unwrap_or(Role::User),
+        signup,
     )
     .await
     .map_err(accounts_error)?;
     state.gateway.reload_access().await.map_err(store_error)?;
+    // The new-user credit, if any, moved money outside the hot path.
+    state.gateway.balances_changed();
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
