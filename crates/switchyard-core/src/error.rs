@@ -34,10 +34,14 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// The method is not allowed on this route.
     MethodNotAllowed,
+    /// A signed callback (a payment processor's webhook) whose signature does not verify.
+    InvalidSignature,
     /// The upstream failed: connection refused, reset, malformed answer, 5xx.
     UpstreamFailed,
     /// The upstream rate-limited us (429).
     UpstreamRateLimited,
+    /// The balance cannot cover the request's worst-case cost (402).
+    InsufficientQuota,
     /// An upstream deadline passed (connect, first byte or total).
     UpstreamTimeout,
     /// The upstream rejected the request (its own 4xx); the body carries its message.
@@ -53,7 +57,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            InvalidApiKey | KeyRevoked | KeyExpired => 401,
+            InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => 401,
             AccountDisabled | ModelNotAllowed | AdminRequired => 403,
             ModelNotFound | NotFound | ResourceNotFound => 404,
             MethodNotAllowed => 405,
@@ -61,6 +65,7 @@ impl ErrorCode {
             InvalidJson | InvalidRequest | WrongModelKind => 400,
             BodyTooLarge => 413,
             UpstreamRateLimited => 429,
+            InsufficientQuota => 402,
             Internal => 500,
             UpstreamFailed => 502,
             Unavailable => 503,
@@ -74,13 +79,14 @@ impl ErrorCode {
     pub fn kind(self) -> &'static str {
         use ErrorCode::*;
         match self {
-            InvalidApiKey | KeyRevoked | KeyExpired => "authentication_error",
+            InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => "authentication_error",
             AccountDisabled | ModelNotAllowed | AdminRequired => "permission_error",
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
             | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
                 "invalid_request_error"
             }
             UpstreamRateLimited => "rate_limit_error",
+            InsufficientQuota => "insufficient_quota",
             UpstreamFailed | UpstreamTimeout | Internal | Unavailable => "api_error",
         }
     }
@@ -92,6 +98,7 @@ impl ErrorCode {
             InvalidApiKey => "invalid_api_key",
             KeyRevoked => "key_revoked",
             KeyExpired => "key_expired",
+            InvalidSignature => "invalid_signature",
             AccountDisabled => "account_disabled",
             ModelNotAllowed => "model_not_allowed",
             AdminRequired => "admin_required",
@@ -106,6 +113,7 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             UpstreamFailed => "upstream_error",
             UpstreamRateLimited => "upstream_rate_limited",
+            InsufficientQuota => "insufficient_quota",
             UpstreamTimeout => "upstream_timeout",
             UpstreamRejected => "upstream_rejected",
             Internal => "internal_error",

@@ -5,7 +5,8 @@
 //! relay back → meter → settle → log.
 //!
 //! Nothing here touches the database per request: keys, users, models and prices come from the
-//! in-memory [`snapshot`]; log rows leave through [`logwriter`]'s channel.
+//! in-memory [`snapshot`], balances from [`money`]'s budgets; log rows and ledger transfers
+//! leave through [`logwriter`]'s channel.
 
 // `ApiError` is ~130 bytes and travels only on the failure path, where a copy costs nothing
 // measurable; boxing it would add an allocation to every error for no gain.
@@ -14,6 +15,7 @@
 pub mod error;
 pub mod logwriter;
 pub mod meter;
+pub mod money;
 pub mod observe;
 mod pipeline;
 mod relay;

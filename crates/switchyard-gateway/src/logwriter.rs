@@ -1,11 +1,15 @@
-//! The request-log writer: rows leave the hot path through a bounded channel and are written
-//! in batches by one background task.
+//! The writer: request-log rows and ledger transfers leave the hot path through one bounded
+//! channel and are written in batches by one background task.
 //!
-//! Invariant: a row handed to [`LogSender::send`] is written before the writer task ends. The
+//! Invariant: a record handed to [`LogSender`] is written before the writer task ends. The
 //! task ends only when every sender is gone (the server stopped and every stream finished), and
-//! drains the channel first; a failed write is retried, never dropped.
+//! drains the channel first; a failed write is retried, never dropped (both writes are
+//! idempotent). One channel keeps a request's hold ahead of its settlement.
 
+use crate::money::Money;
+use std::sync::Arc;
 use std::time::Duration;
+use switchyard_core::ledger::Transfer;
 use switchyard_core::log::RequestLog;
 use switchyard_store::Store;
 use tokio::sync::mpsc;
@@ -31,17 +35,42 @@ impl Default for WriterConfig {
     }
 }
 
+/// What the writer writes.
+#[derive(Debug)]
+pub enum Record {
+    Log(Box<RequestLog>),
+    Transfer(Box<Transfer>),
+    /// Answered once everything queued before it is written.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
 /// The hot path's handle. Cloning is cheap.
 #[derive(Clone, Debug)]
 pub struct LogSender {
-    tx: mpsc::Sender<RequestLog>,
+    tx: mpsc::Sender<Record>,
 }
 
 impl LogSender {
-    /// Queues a row without waiting. If the queue is full (the store is slow), the row is
-    /// handed to a task that waits for room: the request never blocks on the database, and the
-    /// row is still never dropped.
     pub fn send(&self, row: RequestLog) {
+        self.send_record(Record::Log(Box::new(row)));
+    }
+
+    pub fn send_transfer(&self, transfer: Transfer) {
+        self.send_record(Record::Transfer(Box::new(transfer)));
+    }
+
+    /// Returns once every record queued before this call is written.
+    pub async fn flushed(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Record::Barrier(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Queues a record without waiting. If the queue is full (the store is slow), the record is
+    /// handed to a task that waits for room: the request never blocks on the database, and the
+    /// record is still never dropped.
+    fn send_record(&self, row: Record) {
         match self.tx.try_send(row) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(row)) => {
@@ -61,9 +90,9 @@ impl LogSender {
 }
 
 /// Starts the writer. Await the handle after dropping every `LogSender` to flush everything.
-pub fn spawn(store: Store, config: WriterConfig) -> (LogSender, JoinHandle<()>) {
+pub fn spawn(store: Store, config: WriterConfig, money: Arc<Money>) -> (LogSender, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let handle = tokio::spawn(run(store, config, rx));
+    let handle = tokio::spawn(run(store, config, money, rx));
     (LogSender { tx }, handle)
 }
 
@@ -71,7 +100,12 @@ pub fn spawn(store: Store, config: WriterConfig) -> (LogSender, JoinHandle<()>) 
 /// row keeps the writer off the hot path's scheduler: at 3,000 requests/s a tick gathers ~30.
 const GATHER_TICK: Duration = Duration::from_millis(10);
 
-async fn run(store: Store, config: WriterConfig, mut rx: mpsc::Receiver<RequestLog>) {
+async fn run(
+    store: Store,
+    config: WriterConfig,
+    money: Arc<Money>,
+    mut rx: mpsc::Receiver<Record>,
+) {
     let mut batch = Vec::with_capacity(config.batch_size);
     // `recv_many` waits for the first row of a batch and takes whatever else is queued.
     while rx.recv_many(&mut batch, config.batch_size).await > 0 {
@@ -85,14 +119,28 @@ async fn run(store: Store, config: WriterConfig, mut rx: mpsc::Receiver<RequestL
             tokio::time::sleep(GATHER_TICK.min(deadline - now)).await;
             open = gather(&mut rx, &mut batch, config.batch_size);
         }
-        write(&store, &batch).await;
-        batch.clear();
+        let mut logs = Vec::new();
+        let mut transfers = Vec::new();
+        let mut barriers = Vec::new();
+        for record in batch.drain(..) {
+            match record {
+                Record::Log(row) => logs.push(*row),
+                Record::Transfer(t) => transfers.push(*t),
+                Record::Barrier(done) => barriers.push(done),
+            }
+        }
+        // Transfers first: a crash between the two writes loses a log row, never a charge.
+        write_transfers(&store, &money, &transfers).await;
+        write(&store, &logs).await;
+        for done in barriers {
+            let _ = done.send(());
+        }
     }
 }
 
 /// Moves queued rows into `batch` without waiting. False once every sender is gone: the
 /// batch is then written at once and the next `recv_many` drains the rest.
-fn gather(rx: &mut mpsc::Receiver<RequestLog>, batch: &mut Vec<RequestLog>, max: usize) -> bool {
+fn gather(rx: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>, max: usize) -> bool {
     while batch.len() < max {
         match rx.try_recv() {
             Ok(row) => batch.push(row),
@@ -103,9 +151,42 @@ fn gather(rx: &mut mpsc::Receiver<RequestLog>, batch: &mut Vec<RequestLog>, max:
     true
 }
 
+/// Applies a batch of transfers, retrying with backoff until the store takes it. A transfer the
+/// ledger refuses (a bug: the hot path builds only valid ones) is reported and skipped.
+async fn write_transfers(store: &Store, money: &Money, transfers: &[Transfer]) {
+    if transfers.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match money.write(store, transfers).await {
+            Ok(batch) => {
+                metrics::counter!("switchyard_ledger_transfers_written_total")
+                    .increment(transfers.len() as u64);
+                for (t, result) in transfers.iter().zip(&batch.results) {
+                    if let Err(e) = result {
+                        metrics::counter!("switchyard_ledger_transfers_refused_total").increment(1);
+                        tracing::error!(transfer = %t.id, error = %e, "the ledger refused a transfer");
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                metrics::counter!("switchyard_ledger_write_errors_total").increment(1);
+                tracing::warn!(error = %e, transfers = transfers.len(), "ledger write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// Writes one batch, retrying with backoff until it succeeds. Rows have unique ids and the
 /// store ignores duplicates, so a retry after an ambiguous failure cannot double a row.
 async fn write(store: &Store, batch: &[RequestLog]) {
+    if batch.is_empty() {
+        return;
+    }
     let mut backoff = Duration::from_millis(50);
     loop {
         match store.insert_request_logs(batch).await {
@@ -175,7 +256,11 @@ mod tests {
             // Smaller than the load, so senders also spill to waiting tasks.
             queue: 100,
         };
-        let (tx, handle) = spawn(store.clone(), config);
+        let (tx, handle) = spawn(
+            store.clone(),
+            config,
+            Arc::new(Money::new(Default::default())),
+        );
         let senders: Vec<_> = (0..4)
             .map(|_| {
                 let tx = tx.clone();
@@ -207,7 +292,11 @@ mod tests {
             flush_interval: Duration::from_millis(50),
             queue: 16,
         };
-        let (tx, _handle) = spawn(store.clone(), config);
+        let (tx, _handle) = spawn(
+            store.clone(),
+            config,
+            Arc::new(Money::new(Default::default())),
+        );
         tx.send(row());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while count(&store).await == 0 {

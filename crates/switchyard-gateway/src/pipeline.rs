@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::logwriter::LogSender;
+use crate::money::{Hold, Money};
 use crate::relay::{Pending, Relay};
 use crate::snapshot::{Access, Caller, Catalog, Route};
 use crate::upstream::{ByteStream, FailureKind, UpstreamError, UpstreamRequest};
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchyard_core::catalog::{ModelKind, UnixMillis};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::key::{self, KeyHash};
-use switchyard_core::{RequestId, Secret, policy};
+use switchyard_core::ledger::Transfer;
+use switchyard_core::{Nanos, RequestId, Secret, policy};
 use switchyard_store::{Store, StoreError};
 use switchyard_wire::openai::usage::usage_of_response;
 use switchyard_wire::openai::{Endpoint, RequestPeek, UpstreamErrorInfo};
@@ -64,6 +66,7 @@ pub struct Gateway {
     access: ArcSwap<Access>,
     store: Store,
     log: LogSender,
+    money: Arc<Money>,
     config: GatewayConfig,
 }
 
@@ -73,6 +76,7 @@ impl Gateway {
         catalog: Catalog,
         store: Store,
         log: LogSender,
+        money: Arc<Money>,
         config: GatewayConfig,
     ) -> Result<Gateway, StoreError> {
         let gateway = Gateway {
@@ -80,10 +84,31 @@ impl Gateway {
             access: ArcSwap::from_pointee(Access::default()),
             store,
             log,
+            money,
             config,
         };
         gateway.reload_access().await?;
+        gateway.money.refresh(&gateway.store, true).await?;
         Ok(gateway)
+    }
+
+    /// Returns once every log row and ledger transfer queued before this call is written.
+    pub async fn flushed(&self) {
+        self.log.flushed().await;
+    }
+
+    /// Tells the balance refresher that money moved outside the hot path.
+    pub fn balances_changed(&self) {
+        self.money.changed();
+    }
+
+    /// Like [`Gateway::balances_changed`], and returns once the budgets include the change.
+    pub async fn refresh_balances(&self) {
+        self.money.changed_and_refreshed().await;
+    }
+
+    pub fn money(&self) -> &Arc<Money> {
+        &self.money
     }
 
     /// Rebuilds the users-and-keys index from the store and swaps it in.
@@ -191,8 +216,9 @@ impl Gateway {
         let catalog = self.catalog.load_full();
         let route = authorize(&catalog, &caller, &peek)?;
         pending.set_route(route);
-        // limit: per-key rate and spend limits arrive with the money and routing issues.
-        // hold: the balance hold (two-phase charge) arrives with the money issue.
+        // limit: per-key rate and spend limits arrive with the routing issue.
+        // hold: reserve the worst-case cost; settled or voided with the log row.
+        self.hold(meta, &caller, route, &peek, &body, pending)?;
         // route: one provider per model for now; channels and fallback arrive with routing.
         // translate: same format in and out, so only `model` (and the stream usage option) change.
         let upstream_body = Bytes::from(peek.upstream_body(&route.model.upstream_model));
@@ -272,6 +298,75 @@ impl Gateway {
         );
         http.headers_mut().insert(CONTENT_TYPE, content_type);
         Ok(http)
+    }
+}
+
+impl Gateway {
+    /// Step *hold*: reserves the request's worst-case cost from the caller's budget and queues
+    /// the ledger hold. First with a bound that costs nothing to compute (a prompt has at most
+    /// one token per byte); only if that does not fit, with the prompt's tokens counted.
+    fn hold(
+        &self,
+        meta: &RequestMeta,
+        caller: &Caller,
+        route: &Route,
+        peek: &RequestPeek<'_>,
+        body: &[u8],
+        pending: &mut Pending,
+    ) -> Result<(), ApiError> {
+        let money = &self.money;
+        let enforce = money.config().prepaid;
+        let prices = route.model.prices;
+        let has_output = route.model.kind == ModelKind::Chat;
+        let budget = money.budget(caller.user.id);
+        let bound = |prompt: u64| {
+            money.worst_case(prices, prompt, peek.max_tokens, peek.choices, has_output)
+        };
+        let mut amount = bound(body.len() as u64);
+        if budget.try_reserve(amount, enforce).is_err() {
+            let counted = meter::estimate_prompt(peek.endpoint, body);
+            amount = bound(counted);
+            if let Err(available) = budget.try_reserve(amount, enforce) {
+                return Err(ApiError::new(
+                    ErrorCode::InsufficientQuota,
+                    format!(
+                        "Your balance cannot cover this request: ${} is available and the request may cost up to ${amount} ({counted} prompt tokens and up to {} output tokens of `{}`). Top up your balance{}.",
+                        available.max(Nanos::ZERO),
+                        if has_output {
+                            peek.max_tokens
+                                .unwrap_or(money.config().default_max_output_tokens)
+                                * peek.choices.max(1)
+                        } else {
+                            0
+                        },
+                        route.model.name,
+                        if has_output && peek.max_tokens.is_none() {
+                            " or set a lower `max_tokens`"
+                        } else if has_output {
+                            " or lower `max_tokens`"
+                        } else {
+                            ""
+                        },
+                    ),
+                ));
+            }
+        }
+        if amount > Nanos::ZERO {
+            let ttl = money.config().hold_ttl.as_millis() as i64;
+            self.log.send_transfer(Transfer::hold(
+                meta.id,
+                caller.user.id,
+                amount,
+                meta.received_at,
+                ttl,
+            ));
+            pending.set_hold(Hold {
+                user: caller.user.id,
+                amount,
+                budget,
+            });
+        }
+        Ok(())
     }
 }
 

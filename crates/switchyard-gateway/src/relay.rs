@@ -10,6 +10,7 @@
 
 use crate::error::ApiError;
 use crate::logwriter::LogSender;
+use crate::money::Hold;
 use crate::snapshot::{Caller, Route};
 use crate::upstream::ByteStream;
 use crate::{Body, RequestMeta, meter, observe};
@@ -21,6 +22,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use switchyard_core::ledger::{AccountId, Transfer, TransferKind};
 use switchyard_core::log::RequestLog;
 use switchyard_core::money::Prices;
 use switchyard_core::usage::UsageSource;
@@ -34,6 +36,8 @@ const CLIENT_CLOSED: u16 = 499;
 struct Inner {
     log: LogSender,
     row: RequestLog,
+    /// The balance reserved for this request, resolved with the row.
+    hold: Option<Hold>,
     received: Instant,
     endpoint: Endpoint,
     request_body: Bytes,
@@ -77,6 +81,7 @@ impl Pending {
             inner: Some(Box::new(Inner {
                 log,
                 row,
+                hold: None,
                 received: meta.received,
                 endpoint,
                 request_body,
@@ -106,6 +111,12 @@ impl Pending {
         if let Some(row) = self.row() {
             row.provider = Some(route.provider.provider.name.clone());
             row.upstream_model = Some(route.model.upstream_model.clone());
+        }
+    }
+
+    pub fn set_hold(&mut self, hold: Hold) {
+        if let Some(inner) = self.inner.as_mut() {
+            inner.hold = Some(hold);
         }
     }
 
@@ -200,8 +211,41 @@ impl Pending {
             tracing::warn!(request_id = %inner.row.id, status = inner.row.status, code = ?inner.row.error_code, "request failed");
         }
         observe::request_finished(&inner.row);
+        if let Some(hold) = inner.hold.take() {
+            settle(&inner.log, &inner.row, hold);
+        }
         inner.log.send(inner.row);
     }
+}
+
+/// Resolves a request's hold at its metered cost: settled (or voided at zero), and the budget
+/// given back the difference. A cost above the hold (an upstream that ignored `max_tokens`) is
+/// charged in full: the hold's part through the settlement, the rest as its own transfer.
+fn settle(log: &LogSender, row: &RequestLog, hold: Hold) {
+    let now = row
+        .created_at
+        .saturating_add((row.latency_us / 1_000) as i64);
+    let cost = row.cost.max(Nanos::ZERO);
+    log.send_transfer(Transfer::settle(
+        row.id,
+        hold.user,
+        cost.min(hold.amount),
+        now,
+    ));
+    if cost > hold.amount {
+        log.send_transfer(
+            Transfer::posted(
+                format!("over:{}", row.id),
+                AccountId::user(hold.user),
+                AccountId::revenue(),
+                cost - hold.amount,
+                TransferKind::Request,
+                now,
+            )
+            .with_reference(row.id.to_string()),
+        );
+    }
+    hold.budget.release(hold.amount - cost);
 }
 
 impl Drop for Pending {

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use switchyard::app::{self, Running};
 use switchyard::config::{self, Sources};
-use switchyard_core::UserId;
+use switchyard_core::ledger::{AccountId, Applied, Transfer, TransferKind};
 use switchyard_core::log::RequestLog;
+use switchyard_core::{Nanos, UserId};
 use switchyard_store::test_support::TestDb;
 use switchyard_store::{Backend, LogFilter, Store};
 
@@ -85,6 +86,9 @@ const FAULTS: &[&str] = &[
     "fault-slow-stream",
 ];
 
+/// What [`TestApp::user_with_key`] credits to each new user: enough for any test's requests.
+pub const USER_CREDIT_USD: &str = "100";
+
 /// A running server for one test.
 #[derive(Debug)]
 pub struct TestApp {
@@ -138,6 +142,7 @@ impl TestApp {
                 "snapshot_refresh_ms = 100\nshutdown_grace_ms = 5000\nmax_body_bytes = 65536",
             ),
             ("log", "flush_ms = 20"),
+            ("billing", "welcome_credit_usd = 100\nrefresh_ms = 50"),
             ("demo", "word_delay_ms = 1"),
             (
                 "timeouts",
@@ -158,6 +163,8 @@ impl TestApp {
             file: Some((PathBuf::from("testapp.toml"), toml)),
             env: [("MOCK_UPSTREAM_KEY".to_owned(), mock.api_key().to_owned())]
                 .into_iter()
+                // The fake Stripe's secrets, for tests that add a `[stripe]` section.
+                .chain(crate::stripe::env())
                 .collect(),
         };
         let config = config::load(&sources).expect("the test configuration is valid");
@@ -208,7 +215,45 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
-    /// Creates a non-admin user and a key for it; returns (user id, key secret).
+    /// Credits `usd` to a user's balance (an operator adjustment) and waits until the gateway's
+    /// budgets include it.
+    pub async fn credit(&self, user: UserId, usd: &str) {
+        let amount = Nanos::from_usd_str(usd).expect("a USD amount");
+        let credit = Transfer::posted(
+            format!("test-credit:{}", uuid_like()),
+            AccountId::adjustments(),
+            AccountId::user(user),
+            amount,
+            TransferKind::Adjustment,
+            0,
+        );
+        let batch = self
+            .store
+            .apply_transfers(&[credit])
+            .await
+            .expect("credit applied");
+        assert!(
+            matches!(batch.results[0], Ok(Applied::Done)),
+            "credit applied"
+        );
+        self.refresh_balances().await;
+    }
+
+    /// Waits until the gateway's budgets include every transfer already in the store.
+    pub async fn refresh_balances(&self) {
+        self.gateway().refresh_balances().await;
+    }
+
+    /// The running gateway (drop it before [`TestApp::shutdown`]).
+    pub fn gateway(&self) -> std::sync::Arc<switchyard_gateway::Gateway> {
+        self.running
+            .as_ref()
+            .and_then(|r| r.gateway())
+            .expect("the app is running")
+    }
+
+    /// Creates a non-admin user with [`USER_CREDIT_USD`] of balance and a key for it; returns
+    /// (user id, key secret).
     pub async fn user_with_key(&self, email: &str, key: Value) -> (String, String) {
         let response = self
             .post(
@@ -220,6 +265,8 @@ impl TestApp {
         assert_eq!(response.status(), 201, "user creation failed");
         let user: Value = response.json().await.expect("JSON body");
         let user_id = user["id"].as_str().expect("id").to_owned();
+        self.credit(user_id.parse().expect("a user id"), USER_CREDIT_USD)
+            .await;
         let mut body = key;
         body["user_id"] = Value::String(user_id.clone());
         let created = self.create_key(body).await;

@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use switchyard_core::catalog::Role;
+use switchyard_core::ledger::{AccountId, Transfer, TransferKind};
 use switchyard_core::{Secret, UserId};
+use switchyard_gateway::money::{Money, MoneyConfig};
 use switchyard_gateway::snapshot::Catalog;
 use switchyard_gateway::{Gateway, GatewayConfig, logwriter, meter, pipeline_now_millis};
 use switchyard_server::accounts::{self, NewKey};
@@ -40,11 +42,18 @@ pub struct Running {
     pub addr: SocketAddr,
     pub bootstrap: Option<Bootstrap>,
     pub store: Store,
+    /// Weak: the gateway must go away at shutdown so the writer can drain and end.
+    gateway: std::sync::Weak<Gateway>,
     cancel: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
+    /// The gateway, while the server runs.
+    pub fn gateway(&self) -> Option<Arc<Gateway>> {
+        self.gateway.upgrade()
+    }
+
     /// A token that starts the graceful shutdown when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -97,17 +106,40 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Creates the first admin and key when the database has no users yet.
-async fn bootstrap(store: &Store, secret: &Secret) -> anyhow::Result<Option<Bootstrap>> {
+async fn bootstrap(
+    store: &Store,
+    secret: &Secret,
+    welcome_credit: switchyard_core::Nanos,
+) -> anyhow::Result<Option<Bootstrap>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
-    let user = accounts::create_user(store, BOOTSTRAP_EMAIL, Role::Admin).await?;
+    // The operator's own account gets no new-user credit: it is not a sign-up.
+    let signup = accounts::Signup {
+        key_secret: secret,
+        new_user_credit: switchyard_core::Nanos::ZERO,
+        referral_code: None,
+    };
+    let user = accounts::create_user(store, BOOTSTRAP_EMAIL, Role::Admin, signup).await?;
     let new = NewKey {
         user_id: user.id,
         name: "first key".into(),
         ..NewKey::default()
     };
     let created = accounts::create_key(store, secret, new, pipeline_now_millis()).await?;
+    if welcome_credit > switchyard_core::Nanos::ZERO {
+        // The demo credit: the first request of a fresh install passes.
+        let credit = Transfer::posted(
+            format!("promo:welcome:{}", user.id),
+            AccountId::promotions(),
+            AccountId::user(user.id),
+            welcome_credit,
+            TransferKind::Promotion,
+            pipeline_now_millis(),
+        )
+        .with_memo("welcome credit of the first admin");
+        store.apply_transfers(&[credit]).await?;
+    }
     Ok(Some(Bootstrap {
         email: user.email,
         user_id: user.id,
@@ -120,7 +152,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let store = open_store(&config).await?;
     let secret =
         crate::secret::load_or_create(std::env::var(crate::secret::ENV).ok(), &config.data_dir)?;
-    let bootstrap = bootstrap(&store, &secret).await?;
+    let bootstrap = bootstrap(&store, &secret, config.billing.welcome_credit).await?;
     let catalog = Catalog::build(
         config.providers.clone(),
         config.models.clone(),
@@ -135,23 +167,45 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         flush_interval: config.log_flush_interval,
         queue: config.log_queue,
     };
-    let (log, writer) = logwriter::spawn(store.clone(), writer_config);
+    let money = Arc::new(Money::new(MoneyConfig {
+        prepaid: config.billing.prepaid,
+        hold_ttl: config.billing.hold_ttl,
+        default_max_output_tokens: config.billing.default_max_output_tokens,
+    }));
+    // Holds left by a crashed predecessor are voided before budgets are loaded.
+    sweep(&store).await;
+    let (log, writer) = logwriter::spawn(store.clone(), writer_config, money.clone());
     let gateway_config = GatewayConfig {
         key_secret: secret,
         max_response_bytes: config.max_response_bytes,
     };
-    let gateway = Arc::new(Gateway::new(catalog, store.clone(), log, gateway_config).await?);
+    let gateway =
+        Arc::new(Gateway::new(catalog, store.clone(), log, money.clone(), gateway_config).await?);
 
     let cancel = CancellationToken::new();
+    let balances = tokio::spawn(money.clone().run_refresher(
+        store.clone(),
+        config.billing.refresh_interval,
+        cancel.child_token(),
+    ));
+    let sweeper = spawn_sweeper(
+        store.clone(),
+        money,
+        config.billing.sweep_interval,
+        cancel.child_token(),
+    );
     let refresher = spawn_refresher(
         Arc::downgrade(&gateway),
         config.snapshot_refresh,
         cancel.child_token(),
     );
+    let weak_gateway = Arc::downgrade(&gateway);
     let state = AppState {
         gateway,
         metrics: metrics_handle(),
         max_body_bytes: config.max_body_bytes,
+        stripe: config.stripe.clone().map(Arc::new),
+        promotions: config.promotions,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;
@@ -171,6 +225,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
         shutdown.cancel();
         refresher.await.ok();
+        balances.await.ok();
+        sweeper.await.ok();
         // Every log sender lives in the gateway and in-flight streams; once they are gone the
         // writer drains its queue and ends. Bounded, so a broken database cannot hang exit.
         match tokio::time::timeout(grace + Duration::from_secs(10), writer).await {
@@ -185,8 +241,46 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         addr,
         bootstrap,
         store,
+        gateway: weak_gateway,
         cancel,
         task,
+    })
+}
+
+/// Voids expired holds (a crashed replica's requests), in bounded batches.
+async fn sweep(store: &Store) -> usize {
+    let mut voided = 0;
+    loop {
+        match store.expire_holds(pipeline_now_millis(), 1_000).await {
+            Ok(batch) if batch.is_empty() => return voided,
+            Ok(batch) => {
+                voided += batch.len();
+                tracing::warn!(holds = batch.len(), "voided expired holds");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping expired holds failed");
+                return voided;
+            }
+        }
+    }
+}
+
+fn spawn_sweeper(
+    store: Store,
+    money: Arc<Money>,
+    every: Duration,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            if sweep(&store).await > 0 {
+                money.changed();
+            }
+        }
     })
 }
 

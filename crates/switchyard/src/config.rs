@@ -16,7 +16,15 @@ use switchyard_core::catalog::{Model, ModelKind, Provider, ProviderKind, Timeout
 use switchyard_core::money::{Nanos, Prices};
 
 /// Sections whose keys can be overridden as `SWITCHYARD_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["server", "timeouts", "log", "demo"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "timeouts",
+    "log",
+    "demo",
+    "billing",
+    "stripe",
+    "promotions",
+];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
 /// is left alone; a misspelt key inside a known section is still an error.
@@ -46,8 +54,71 @@ pub struct Config {
     pub log_flush_interval: Duration,
     pub log_queue: usize,
     pub demo_word_delay: Duration,
+    /// Stripe top-ups (`[stripe]`); `None` turns the billing endpoints off.
+    pub stripe: Option<switchyard_core::stripe::Settings>,
+    pub billing: Billing,
+    /// Free credit on sign-up and for referrals (`[promotions]`).
+    pub promotions: switchyard_server::accounts::Promotions,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
+}
+
+/// Prepaid balances (`[billing]`).
+#[derive(Clone, Debug)]
+pub struct Billing {
+    /// Refuse requests the balance cannot cover (402). False: charge, but let balances run
+    /// negative (postpaid, or an internal deployment that only meters).
+    pub prepaid: bool,
+    /// Credit given to the first admin on first start, so the first request passes.
+    pub welcome_credit: Nanos,
+    /// How long a request's hold lives before the sweeper voids it (a crashed node's).
+    pub hold_ttl: Duration,
+    /// Output tokens reserved when a request sets no `max_tokens`.
+    pub default_max_output_tokens: u64,
+    /// How often expired holds are swept.
+    pub sweep_interval: Duration,
+    /// How often balances changed elsewhere (other replicas, the CLI) are picked up.
+    pub refresh_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct BillingSection {
+    prepaid: bool,
+    welcome_credit_usd: Usd,
+    hold_ttl_ms: u64,
+    default_max_output_tokens: u64,
+    sweep_interval_ms: u64,
+    refresh_ms: u64,
+}
+
+impl Default for BillingSection {
+    fn default() -> Self {
+        BillingSection {
+            prepaid: true,
+            welcome_credit_usd: Usd(Nanos::from_usd(5)),
+            hold_ttl_ms: 0,
+            default_max_output_tokens: 4_096,
+            sweep_interval_ms: 30_000,
+            refresh_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PromotionsSection {
+    new_user_credit_usd: Usd,
+    referral_percent: u32,
+}
+
+impl Default for PromotionsSection {
+    fn default() -> Self {
+        PromotionsSection {
+            new_user_credit_usd: Usd(Nanos::ZERO),
+            referral_percent: 0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +140,12 @@ struct File {
     log: LogSection,
     #[serde(default)]
     demo: DemoSection,
+    #[serde(default)]
+    stripe: Option<StripeSection>,
+    #[serde(default)]
+    billing: BillingSection,
+    #[serde(default)]
+    promotions: PromotionsSection,
     #[serde(default)]
     providers: Vec<ProviderSection>,
     #[serde(default)]
@@ -180,6 +257,35 @@ struct ModelSection {
     output_usd_per_mtok: Option<Usd>,
     #[serde(default)]
     cached_input_usd_per_mtok: Option<Usd>,
+}
+
+/// `[stripe]`: optional. Secrets are named by environment variable, never written here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StripeSection {
+    #[serde(default = "default_stripe_api_base")]
+    api_base: String,
+    secret_key_env: String,
+    /// One or more variable names, comma-separated; each may hold comma-separated secrets.
+    webhook_secret_env: String,
+    success_url: String,
+    cancel_url: String,
+    #[serde(default = "default_min_top_up")]
+    min_top_up_usd: Usd,
+    #[serde(default = "default_max_top_up")]
+    max_top_up_usd: Usd,
+}
+
+fn default_stripe_api_base() -> String {
+    "https://api.stripe.com".into()
+}
+
+fn default_min_top_up() -> Usd {
+    Usd(Nanos::from_usd(5))
+}
+
+fn default_max_top_up() -> Usd {
+    Usd(Nanos::from_usd(1_000))
 }
 
 /// A USD amount written as a TOML number or string, read exactly (no float arithmetic).
@@ -479,9 +585,116 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         log_flush_interval: ms(file.log.flush_ms),
         log_queue: file.log.queue.max(1),
         demo_word_delay: ms(file.demo.word_delay_ms),
+        stripe: stripe(file.stripe, env)?,
+        billing: billing(&file.billing, &providers)?,
+        promotions: promotions(&file.promotions)?,
         providers,
         models,
     })
+}
+
+fn promotions(
+    section: &PromotionsSection,
+) -> anyhow::Result<switchyard_server::accounts::Promotions> {
+    if section.referral_percent > 100 {
+        bail!(
+            "`promotions.referral_percent` ({}) must be 0 to 100",
+            section.referral_percent
+        );
+    }
+    Ok(switchyard_server::accounts::Promotions {
+        new_user_credit: section.new_user_credit_usd.0,
+        referral_percent: section.referral_percent,
+    })
+}
+
+fn billing(section: &BillingSection, providers: &[Provider]) -> anyhow::Result<Billing> {
+    // A hold must outlive every request, or the sweeper could void a live one.
+    let longest = providers
+        .iter()
+        .map(|p| p.timeouts.total)
+        .max()
+        .unwrap_or_default();
+    let hold_ttl = match section.hold_ttl_ms {
+        0 => longest + Duration::from_secs(60),
+        n if ms(n) <= longest => bail!(
+            "`billing.hold_ttl_ms` ({n}) must be longer than the longest total timeout ({} ms), or a live request's hold could expire",
+            longest.as_millis()
+        ),
+        n => ms(n),
+    };
+    if section.welcome_credit_usd.0 < Nanos::ZERO {
+        bail!("`billing.welcome_credit_usd` must not be negative");
+    }
+    if section.default_max_output_tokens == 0 {
+        bail!("`billing.default_max_output_tokens` must be positive");
+    }
+    Ok(Billing {
+        prepaid: section.prepaid,
+        welcome_credit: section.welcome_credit_usd.0,
+        hold_ttl,
+        default_max_output_tokens: section.default_max_output_tokens,
+        sweep_interval: ms(section.sweep_interval_ms.max(100)),
+        refresh_interval: ms(section.refresh_ms.max(50)),
+    })
+}
+
+fn stripe(
+    section: Option<StripeSection>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Option<switchyard_core::stripe::Settings>> {
+    let Some(s) = section else {
+        return Ok(None);
+    };
+    for (key, url) in [
+        ("stripe.api_base", &s.api_base),
+        ("stripe.success_url", &s.success_url),
+        ("stripe.cancel_url", &s.cancel_url),
+    ] {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("`{key}` must start with http:// or https://");
+        }
+    }
+    let secret_key = match env.get(&s.secret_key_env) {
+        Some(value) if !value.is_empty() => Secret::new(value.clone()),
+        _ => bail!(
+            "`stripe.secret_key_env`: the environment variable `{}` is not set",
+            s.secret_key_env
+        ),
+    };
+    let mut webhook_secrets = Vec::new();
+    for var in s.webhook_secret_env.split(',').map(str::trim) {
+        let values = env.get(var).map(String::as_str).unwrap_or_default();
+        let before = webhook_secrets.len();
+        webhook_secrets.extend(
+            values
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(Secret::new),
+        );
+        if var.is_empty() || webhook_secrets.len() == before {
+            bail!("`stripe.webhook_secret_env`: the environment variable `{var}` is not set");
+        }
+    }
+    let (min, max) = (s.min_top_up_usd.0, s.max_top_up_usd.0);
+    if min <= Nanos::ZERO || max < min {
+        bail!("`stripe.min_top_up_usd` must be positive and at most `stripe.max_top_up_usd`");
+    }
+    if switchyard_core::stripe::nanos_to_cents(min).is_none()
+        || switchyard_core::stripe::nanos_to_cents(max).is_none()
+    {
+        bail!("`stripe.min_top_up_usd` and `stripe.max_top_up_usd` must be whole cents");
+    }
+    Ok(Some(switchyard_core::stripe::Settings {
+        api_base: s.api_base.trim_end_matches('/').to_owned(),
+        secret_key,
+        webhook_secrets,
+        success_url: s.success_url,
+        cancel_url: s.cancel_url,
+        min_top_up: min,
+        max_top_up: max,
+    }))
 }
 
 #[cfg(test)]
@@ -594,8 +807,63 @@ output_usd_per_mtok = 0.60
         );
     }
 
+    #[test]
+    fn the_stripe_section_is_optional_and_names_its_secrets_by_variable() {
+        let env = [("OPENAI_API_KEY", "k")];
+        assert!(load(&sources(Some(OPENAI), &env)).unwrap().stripe.is_none());
+        let with = format!(
+            "{OPENAI}\n[stripe]\nsecret_key_env = \"SK\"\nwebhook_secret_env = \"WH, WH_OLD\"\n\
+             success_url = \"https://x/ok\"\ncancel_url = \"https://x/no\"\n"
+        );
+        let env = [
+            ("OPENAI_API_KEY", "k"),
+            ("SK", "sk_test_1"),
+            ("WH", "whsec_new"),
+            ("WH_OLD", "whsec_a,whsec_b"),
+            ("SWITCHYARD_STRIPE_MAX_TOP_UP_USD", "250.50"),
+        ];
+        let stripe = load(&sources(Some(&with), &env)).unwrap().stripe.unwrap();
+        assert_eq!(stripe.api_base, "https://api.stripe.com");
+        assert_eq!(stripe.secret_key.expose(), "sk_test_1");
+        let secrets: Vec<_> = stripe.webhook_secrets.iter().map(|s| s.expose()).collect();
+        assert_eq!(secrets, ["whsec_new", "whsec_a", "whsec_b"]);
+        assert_eq!(stripe.min_top_up, Nanos::from_usd(5));
+        assert_eq!(stripe.max_top_up, Nanos(250_500_000_000));
+        let e = error(&with, &env[..3]);
+        assert!(e.contains("`WH_OLD` is not set"), "{e}");
+        let e = error(&with.replace("https://x/ok", "x/ok"), &env);
+        assert!(e.contains("stripe.success_url"), "{e}");
+        let e = error(&format!("{with}min_top_up_usd = 0.001\n"), &env);
+        assert!(e.contains("whole cents"), "{e}");
+    }
+
     fn error(toml: &str, env: &[(&str, &str)]) -> String {
         format!("{:#}", load(&sources(Some(toml), env)).unwrap_err())
+    }
+
+    #[test]
+    fn promotions_are_off_by_default_and_read_exactly() {
+        let env = [("OPENAI_API_KEY", "sk-x")];
+        let config = load(&sources(Some(OPENAI), &env)).unwrap();
+        assert_eq!(config.promotions.new_user_credit, Nanos::ZERO);
+        assert_eq!(config.promotions.referral_percent, 0);
+        let with = format!("{OPENAI}[promotions]\nnew_user_credit_usd = \"2.5\"\n");
+        let env = [
+            ("OPENAI_API_KEY", "sk-x"),
+            ("SWITCHYARD_PROMOTIONS_REFERRAL_PERCENT", "10"),
+        ];
+        let config = load(&sources(Some(&with), &env)).unwrap();
+        assert_eq!(
+            config.promotions.new_user_credit,
+            Nanos::from_usd_str("2.5").unwrap()
+        );
+        assert_eq!(config.promotions.referral_percent, 10);
+        let too_much = [
+            ("OPENAI_API_KEY", "sk-x"),
+            ("SWITCHYARD_PROMOTIONS_REFERRAL_PERCENT", "101"),
+        ];
+        let error = load(&sources(Some(OPENAI), &too_much)).unwrap_err();
+        assert!(error.to_string().contains("promotions.referral_percent"));
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct RequestPeek<'a> {
     pub client_wants_usage: bool,
     /// `max_completion_tokens`, else `max_tokens`, if given.
     pub max_tokens: Option<u64>,
+    /// `n`: how many choices to generate (1 when absent).
+    pub choices: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -125,6 +127,11 @@ impl<'a> RequestPeek<'a> {
                 .typed::<u64>("max_tokens", "a non-negative integer")
                 .map_err(bad)?,
         };
+        let choices = fields
+            .typed::<u64>("n", "a positive integer")
+            .map_err(bad)?
+            .unwrap_or(1)
+            .max(1);
         Ok(RequestPeek {
             fields,
             endpoint,
@@ -132,6 +139,7 @@ impl<'a> RequestPeek<'a> {
             stream,
             client_wants_usage,
             max_tokens,
+            choices,
         })
     }
 
