@@ -27,7 +27,9 @@ mod codes;
 mod connect;
 mod dump;
 mod error;
+mod invoices;
 mod ledger;
+mod limits;
 mod migrations;
 pub mod payments;
 mod request_log;
@@ -40,7 +42,9 @@ pub use codes::{
     email_hmac,
 };
 pub use error::StoreError;
+pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};
 pub use ledger::{AccountState, Batch, Entry, OpenHold};
+pub use limits::SpendCounter;
 pub use request_log::LogFilter;
 
 use sqlx::{PgPool, SqlitePool};
