@@ -10,4 +10,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Free credit on sign-up and for referrals.
+    pub promotions: crate::accounts::Promotions,
 }

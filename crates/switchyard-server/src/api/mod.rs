@@ -1,5 +1,6 @@
 //! The router: which path goes to which handler, and the layers every request passes.
 
+mod billing;
 mod inference;
 mod manage;
 mod ops;
@@ -9,7 +10,7 @@ use crate::request_id;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::HeaderMap;
 use switchyard_core::error::ErrorCode;
 use switchyard_gateway::ApiError;
@@ -31,6 +32,15 @@ pub fn router(state: AppState) -> Router {
             get(manage::get_key).delete(manage::revoke_key),
         )
         .route("/api/keys/{id}/revoke", post(manage::revoke_key))
+        .route("/api/billing/balance", get(billing::balance))
+        .route("/api/billing/ledger", get(billing::ledger))
+        .route("/api/billing/holds", get(billing::holds))
+        .route("/api/billing/redeem", post(billing::redeem))
+        .route("/api/billing/referral", get(billing::referral))
+        .route("/api/admin/codes", post(billing::create_codes))
+        .route("/api/admin/users/{id}/credit", post(billing::credit))
+        .route("/api/admin/users/{id}/overdraft", put(billing::overdraft))
+        .route("/api/admin/revenue", get(billing::revenue))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
