@@ -10,6 +10,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Stripe top-ups; `None` when `[stripe]` is not configured (the billing routes say so).
+    pub stripe: Option<Arc<switchyard_core::stripe::Settings>>,
     /// Free credit on sign-up and for referrals.
     pub promotions: crate::accounts::Promotions,
 }

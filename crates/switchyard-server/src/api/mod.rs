@@ -4,6 +4,7 @@ mod billing;
 mod inference;
 mod manage;
 mod ops;
+mod stripe;
 
 use crate::AppState;
 use crate::request_id;
@@ -32,6 +33,8 @@ pub fn router(state: AppState) -> Router {
             get(manage::get_key).delete(manage::revoke_key),
         )
         .route("/api/keys/{id}/revoke", post(manage::revoke_key))
+        .route("/api/billing/checkout", post(stripe::checkout))
+        .route("/api/webhooks/stripe", post(stripe::webhook))
         .route("/api/billing/balance", get(billing::balance))
         .route("/api/billing/ledger", get(billing::ledger))
         .route("/api/billing/holds", get(billing::holds))

@@ -1,0 +1,328 @@
+//! Stripe top-ups: `POST /api/billing/checkout` starts a Checkout Session for the caller, and
+//! `POST /api/webhooks/stripe` receives Stripe's events and moves the money.
+//!
+//! The webhook trusts nothing before the signature over the raw body checks out. It then
+//! answers 2xx for every authentic event, handled or not, and 5xx only when the store failed,
+//! so that Stripe retries exactly the events that still need work. Every effect is idempotent
+//! by Stripe's ids (see `switchyard_store::payments`), so retries, replays, duplicates and
+//! reordering settle to one result; the `webhook_events` table only saves repeated work.
+
+use super::{Reply, body_rejection, credentials};
+use crate::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+use switchyard_core::error::ErrorCode;
+use switchyard_core::stripe::{self, Settings, SignatureError};
+use switchyard_core::{Nanos, UserId};
+use switchyard_gateway::{ApiError, pipeline_now_millis};
+use switchyard_store::StoreError;
+use switchyard_store::payments::PaidCheckout;
+
+/// Stripe counts our only currency in cents.
+const CURRENCY: &str = "usd";
+
+/// One connection pool for every call to Stripe.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            // Only a TLS back end that cannot start fails here; the default client is the same.
+            .unwrap_or_default()
+    })
+}
+
+fn settings(state: &AppState) -> Result<&Settings, Reply> {
+    state.stripe.as_deref().ok_or_else(|| {
+        Reply::from(ApiError::new(
+            ErrorCode::NotFound,
+            "Billing is not enabled on this server: the operator has not configured a [stripe] section.",
+        ))
+    })
+}
+
+/// Store failures in billing are never the client's fault, whatever the store calls them.
+fn store_error(e: StoreError) -> Reply {
+    tracing::error!(error = %e, "billing store error");
+    let code = match e.error_code() {
+        ErrorCode::Unavailable => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    Reply::from(ApiError::new(code, "The store failed; try again."))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkout {
+    /// Decimal USD, e.g. `"10.00"` (a JSON number is read by its text too).
+    usd: Value,
+}
+
+/// `POST /api/billing/checkout` `{"usd": "10.00"}` → `{id, url, payment_id}`: the Checkout
+/// Session to send the user to. The payment is recorded as pending; the webhook credits it.
+pub async fn checkout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Reply> {
+    let settings = settings(&state)?;
+    let caller = state.gateway.authenticate(credentials(&headers))?;
+    let body = body.map_err(|r| body_rejection(r, state.max_body_bytes))?;
+    let input: Checkout = serde_json::from_slice(&body).map_err(|e| {
+        let code = if e.is_data() {
+            ErrorCode::InvalidRequest
+        } else {
+            ErrorCode::InvalidJson
+        };
+        ApiError::new(code, format!("The request body is not valid: {e}"))
+    })?;
+    let amount = top_up_amount(&input.usd, settings)?;
+    let cents = stripe::nanos_to_cents(amount).unwrap_or_default();
+    let user = caller.user.id;
+    let payment_id = format!("pay_{}", uuid::Uuid::now_v7().simple());
+    let user_text = user.to_string();
+    let cents_text = cents.to_string();
+    let form: [(&str, &str); 12] = [
+        ("mode", "payment"),
+        ("success_url", &settings.success_url),
+        ("cancel_url", &settings.cancel_url),
+        ("client_reference_id", &user_text),
+        ("line_items[0][quantity]", "1"),
+        ("line_items[0][price_data][currency]", CURRENCY),
+        ("line_items[0][price_data][unit_amount]", &cents_text),
+        (
+            "line_items[0][price_data][product_data][name]",
+            "Switchyard credit",
+        ),
+        ("metadata[user_id]", &user_text),
+        ("metadata[payment_id]", &payment_id),
+        // Copied onto the PaymentIntent too, so that its charges can be traced from Stripe's
+        // dashboard; refunds themselves are matched by PaymentIntent id.
+        ("payment_intent_data[metadata][user_id]", &user_text),
+        ("payment_intent_data[metadata][payment_id]", &payment_id),
+    ];
+    let response = client()
+        .post(format!("{}/v1/checkout/sessions", settings.api_base))
+        .bearer_auth(settings.secret_key.expose())
+        // A retried call (by us or a proxy) then creates one session, not two.
+        .header("Idempotency-Key", &payment_id)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "calling Stripe failed");
+            ApiError::new(
+                ErrorCode::UpstreamFailed,
+                "Stripe could not be reached to start the checkout; try again.",
+            )
+        })?;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    let session = answer["id"].as_str().filter(|_| status.is_success());
+    let url = answer["url"].as_str();
+    let (Some(session), Some(url)) = (session, url) else {
+        let reason = answer["error"]["message"]
+            .as_str()
+            .unwrap_or("an unexpected answer");
+        tracing::error!(%status, reason, "Stripe refused a checkout session");
+        return Err(ApiError::new(
+            ErrorCode::UpstreamFailed,
+            format!("Stripe did not create the checkout session ({status}): {reason}"),
+        )
+        .into());
+    };
+    state
+        .gateway
+        .store()
+        .create_payment(
+            &payment_id,
+            user,
+            session,
+            amount,
+            CURRENCY,
+            pipeline_now_millis(),
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"id": session, "url": url, "payment_id": payment_id}),
+    ))
+}
+
+/// The top-up amount asked for: exact decimal USD, whole cents, within the configured range.
+fn top_up_amount(usd: &Value, settings: &Settings) -> Result<Nanos, Reply> {
+    let text = match usd {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let invalid =
+        |why: String| Reply::from(ApiError::new(ErrorCode::InvalidRequest, why).with_param("usd"));
+    let amount = Nanos::from_usd_str(&text)
+        .ok()
+        .filter(|a| stripe::nanos_to_cents(*a).is_some())
+        .ok_or_else(|| {
+            invalid(format!(
+                "`usd` must be a USD amount in whole cents, such as \"10.00\"; got {usd}."
+            ))
+        })?;
+    if amount < settings.min_top_up || amount > settings.max_top_up {
+        return Err(invalid(format!(
+            "A top-up must be between {} and {} USD.",
+            settings.min_top_up, settings.max_top_up
+        )));
+    }
+    Ok(amount)
+}
+
+/// The parts of a Stripe event this server reads.
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Deserialize)]
+struct EventData {
+    object: Value,
+}
+
+/// `POST /api/webhooks/stripe`: Stripe's events, signed.
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Reply> {
+    let settings = settings(&state)?;
+    let body = body.map_err(|r| body_rejection(r, state.max_body_bytes))?;
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidSignature,
+                "The Stripe-Signature header is missing.",
+            )
+        })?;
+    let now_ms = pipeline_now_millis();
+    stripe::verify(&body, header, &settings.webhook_secrets, now_ms / 1000).map_err(|e| {
+        let code = match e {
+            SignatureError::NoTimestamp | SignatureError::NoSignature => ErrorCode::InvalidRequest,
+            SignatureError::OutsideTolerance(_) | SignatureError::Mismatch => {
+                ErrorCode::InvalidSignature
+            }
+        };
+        tracing::warn!(error = %e, "rejected a Stripe webhook");
+        ApiError::new(code, e.to_string()).with_param("Stripe-Signature")
+    })?;
+    let event: Event = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("The event is not a Stripe event: {e}"),
+        )
+    })?;
+    let store = state.gateway.store();
+    if store.webhook_seen(&event.id).await.map_err(store_error)? {
+        return Ok(Json(json!({"received": true, "duplicate": true})));
+    }
+    let object = &event.data.object;
+    let settled = match event.kind.as_str() {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            match paid_checkout(object, now_ms) {
+                Some(paid) => Some(
+                    store
+                        .record_paid_checkout(&paid)
+                        .await
+                        .map_err(store_error)?,
+                ),
+                None => None,
+            }
+        }
+        "charge.refunded" => match refund(object) {
+            Some((charge, intent, refunded)) => Some(
+                store
+                    .record_refund(charge, intent, refunded, now_ms)
+                    .await
+                    .map_err(store_error)?,
+            ),
+            None => None,
+        },
+        _ => None,
+    };
+    if settled.as_ref().is_some_and(|s| !s.users.is_empty()) {
+        state.gateway.balances_changed();
+    }
+    store
+        .record_webhook(&event.id, &event.kind, now_ms)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"received": true, "handled": settled.is_some()}),
+    ))
+}
+
+/// A Checkout Session that is paid, in USD, and names its user; `None` for anything else
+/// (another mode, an asynchronous payment still pending, a session not made by Switchyard).
+fn paid_checkout(session: &Value, now: i64) -> Option<PaidCheckout> {
+    let id = session["id"].as_str()?;
+    if session["payment_status"] != "paid" || session["mode"] != "payment" {
+        return None;
+    }
+    let currency = session["currency"].as_str()?;
+    if !currency.eq_ignore_ascii_case(CURRENCY) {
+        tracing::warn!(
+            session = id,
+            currency,
+            "ignored a checkout in another currency"
+        );
+        return None;
+    }
+    let metadata = &session["metadata"];
+    let user: UserId = metadata["user_id"]
+        .as_str()
+        .or_else(|| session["client_reference_id"].as_str())?
+        .parse()
+        .ok()?;
+    let amount = stripe::cents_to_nanos(session["amount_total"].as_i64()?)?;
+    if amount <= Nanos::ZERO {
+        return None;
+    }
+    Some(PaidCheckout {
+        payment_id: metadata["payment_id"]
+            .as_str()
+            .map_or_else(|| format!("pay_{id}"), str::to_owned),
+        user_id: user,
+        session: id.to_owned(),
+        payment_intent: id_of(&session["payment_intent"]).map(str::to_owned),
+        amount,
+        currency: CURRENCY.to_owned(),
+        now,
+    })
+}
+
+/// A refunded charge: its id, its PaymentIntent and the cumulative amount refunded.
+fn refund(charge: &Value) -> Option<(&str, &str, Nanos)> {
+    let currency = charge["currency"].as_str()?;
+    if !currency.eq_ignore_ascii_case(CURRENCY) {
+        return None;
+    }
+    Some((
+        charge["id"].as_str()?,
+        id_of(&charge["payment_intent"])?,
+        stripe::cents_to_nanos(charge["amount_refunded"].as_i64()?)?,
+    ))
+}
+
+/// An id field, whether Stripe sent it as a string or as an expanded object.
+fn id_of(field: &Value) -> Option<&str> {
+    field.as_str().or_else(|| field["id"].as_str())
+}
