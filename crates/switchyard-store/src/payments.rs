@@ -87,6 +87,17 @@ pub struct PaidCheckout {
 pub struct Settled {
     /// Users whose balance moved.
     pub users: Vec<UserId>,
+    /// The top-up a paid checkout stands for, whether credited now or by an earlier delivery:
+    /// what follow-ups keyed by payment (a referral reward) need.
+    pub top_up: Option<TopUp>,
+}
+
+/// A paid checkout's credit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopUp {
+    pub payment_id: String,
+    pub user: UserId,
+    pub amount: Nanos,
 }
 
 type PaymentRow = (
@@ -206,8 +217,15 @@ impl Store {
             TransferKind::TopUp,
             paid.now,
         )
-        .with_reference(payment_id);
-        let mut settled = Settled::default();
+        .with_reference(payment_id.clone());
+        let mut settled = Settled {
+            top_up: Some(TopUp {
+                payment_id,
+                user,
+                amount: paid.amount,
+            }),
+            ..Settled::default()
+        };
         if applied(self.apply_transfers(&[top_up]).await?.results)? {
             settled.users.push(user);
         }
@@ -329,6 +347,7 @@ impl Store {
         });
         Ok(Settled {
             users: if moved { vec![user] } else { Vec::new() },
+            top_up: None,
         })
     }
 

@@ -26,6 +26,7 @@ on_both_stores!(
     both_secrets_work_during_rotation,
     refunds_credit_only_the_increase_and_may_go_negative,
     a_refund_before_its_completion_settles_the_same,
+    a_referees_first_paid_top_up_rewards_the_referrer_once,
 );
 
 async fn spawn(backend: Backend, webhook_secret_env: &str) -> (TestApp, FakeStripe) {
@@ -588,6 +589,66 @@ async fn a_refund_before_its_completion_settles_the_same(backend: Backend) {
             .unwrap()
             .status,
         PaymentStatus::Refunded
+    );
+    assert_ledger_intact(&app).await;
+}
+
+async fn a_referees_first_paid_top_up_rewards_the_referrer_once(backend: Backend) {
+    let fake = FakeStripe::spawn().await;
+    let extra = format!(
+        "{}[promotions]\nreferral_percent = 10\n",
+        fake.config(WEBHOOK_SECRET_ENV)
+    );
+    let app = TestApp::spawn_with(backend, &extra).await;
+    let (referrer, referrer_key, referrer_start) = customer(&app, "ref@example.com").await;
+    let referral = app
+        .client
+        .get(app.url("/api/billing/referral"))
+        .bearer_auth(&referrer_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(referral.status(), 200);
+    let code = referral.json::<Value>().await.unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = app
+        .post(
+            "/api/users",
+            &app.admin_key,
+            &json!({"email": "friend@example.com", "referral_code": code}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let friend: Value = created.json().await.unwrap();
+    let friend_id: UserId = friend["id"].as_str().unwrap().parse().unwrap();
+    let friend_key = app.create_key(json!({"user_id": friend_id})).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let friend_start = balance(&app, friend_id, Nanos::ZERO).await;
+
+    let first = checkout(&app, &friend_key, "20").await;
+    let paid = completed("evt_ref_paid", &fake, &first, "pi_ref_1");
+    deliver(&app, &paid).await;
+    // A redelivery under another event id (the dedup table does not catch it) and a second,
+    // larger top-up: neither rewards again.
+    let mut again = paid.clone();
+    again["id"] = json!("evt_ref_paid_again");
+    deliver(&app, &again).await;
+    let second = checkout(&app, &friend_key, "100").await;
+    deliver(
+        &app,
+        &completed("evt_ref_paid_2", &fake, &second, "pi_ref_2"),
+    )
+    .await;
+
+    assert_eq!(balance(&app, friend_id, friend_start).await, usd("120"));
+    assert_eq!(
+        balance(&app, referrer, referrer_start).await,
+        usd("2"),
+        "10% of the first top-up, once"
     );
     assert_ledger_intact(&app).await;
 }

@@ -258,7 +258,23 @@ pub async fn webhook(
         },
         _ => None,
     };
-    if settled.as_ref().is_some_and(|s| !s.users.is_empty()) {
+    if let Some(top_up) = settled.as_ref().and_then(|s| s.top_up.as_ref()) {
+        // On every delivery, not only the first: it rewards once per referee (its own
+        // idempotency), and a retry then completes what a failure here left undone.
+        switchyard_store::after_paid_top_up(
+            store,
+            top_up.user,
+            top_up.amount,
+            &top_up.payment_id,
+            state.promotions.referral_percent,
+        )
+        .await
+        .map_err(store_error)?;
+    }
+    if settled
+        .as_ref()
+        .is_some_and(|s| !s.users.is_empty() || s.top_up.is_some())
+    {
         state.gateway.balances_changed();
     }
     store
