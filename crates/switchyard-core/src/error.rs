@@ -42,6 +42,8 @@ pub enum ErrorCode {
     UpstreamRateLimited,
     /// The balance cannot cover the request's worst-case cost (402).
     InsufficientQuota,
+    /// A spend limit of the key or the user would be exceeded (429).
+    SpendLimitExceeded,
     /// An upstream deadline passed (connect, first byte or total).
     UpstreamTimeout,
     /// The upstream rejected the request (its own 4xx); the body carries its message.
@@ -66,6 +68,7 @@ impl ErrorCode {
             BodyTooLarge => 413,
             UpstreamRateLimited => 429,
             InsufficientQuota => 402,
+            SpendLimitExceeded => 429,
             Internal => 500,
             UpstreamFailed => 502,
             Unavailable => 503,
@@ -86,7 +89,7 @@ impl ErrorCode {
                 "invalid_request_error"
             }
             UpstreamRateLimited => "rate_limit_error",
-            InsufficientQuota => "insufficient_quota",
+            InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
             UpstreamFailed | UpstreamTimeout | Internal | Unavailable => "api_error",
         }
     }
@@ -114,6 +117,7 @@ impl ErrorCode {
             UpstreamFailed => "upstream_error",
             UpstreamRateLimited => "upstream_rate_limited",
             InsufficientQuota => "insufficient_quota",
+            SpendLimitExceeded => "spend_limit_exceeded",
             UpstreamTimeout => "upstream_timeout",
             UpstreamRejected => "upstream_rejected",
             Internal => "internal_error",

@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod error;
+pub mod limits;
 pub mod logwriter;
 pub mod meter;
 pub mod money;

@@ -132,6 +132,7 @@ async fn run(
         // Transfers first: a crash between the two writes loses a log row, never a charge.
         write_transfers(&store, &money, &transfers).await;
         write(&store, &logs).await;
+        add_spend(&store, &logs).await;
         for done in barriers {
             let _ = done.send(());
         }
@@ -174,6 +175,30 @@ async fn write_transfers(store: &Store, money: &Money, transfers: &[Transfer]) {
             Err(e) => {
                 metrics::counter!("switchyard_ledger_write_errors_total").increment(1);
                 tracing::warn!(error = %e, transfers = transfers.len(), "ledger write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Adds the batch's charges to the spend counters of their keys and users. Retried like the
+/// rest; an ambiguous failure retried can count a batch twice, which errs on the side of the
+/// limit.
+async fn add_spend(store: &Store, rows: &[RequestLog]) {
+    let counters: Vec<_> = rows
+        .iter()
+        .flat_map(|r| crate::limits::counters_of(r.key_id, r.user_id, r.cost, r.created_at))
+        .collect();
+    if counters.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.add_spend(&counters).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "adding to the spend counters failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -230,6 +255,7 @@ mod tests {
             reasoning_tokens: 0,
             usage_source: UsageSource::Upstream,
             cost: Nanos(1),
+            provider_cost: Nanos(1),
             latency_us: 1,
             ttft_us: None,
             status: 200,

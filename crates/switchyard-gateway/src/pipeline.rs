@@ -1,6 +1,7 @@
 //! [`Gateway::proxy`]: the named steps of an inference request, in order, in one function.
 
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::logwriter::LogSender;
 use crate::money::{Hold, Money};
 use crate::relay::{Pending, Relay};
@@ -67,6 +68,7 @@ pub struct Gateway {
     store: Store,
     log: LogSender,
     money: Arc<Money>,
+    limits: Limits,
     config: GatewayConfig,
 }
 
@@ -85,11 +87,23 @@ impl Gateway {
             store,
             log,
             money,
+            limits: Limits::default(),
             config,
         };
         gateway.reload_access().await?;
+        gateway.reload_limits().await?;
         gateway.money.refresh(&gateway.store, true).await?;
         Ok(gateway)
+    }
+
+    /// Reloads spend limits and this period's counters from the store (after a change through
+    /// the API, and periodically for other replicas' spending).
+    pub async fn reload_limits(&self) -> Result<(), StoreError> {
+        self.limits.reload(&self.store, now_millis()).await
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Returns once every log row and ledger transfer queued before this call is written.
@@ -352,6 +366,18 @@ impl Gateway {
             }
         }
         if amount > Nanos::ZERO {
+            let reservation =
+                match self
+                    .limits
+                    .reserve(caller.key.id, caller.user.id, amount, meta.received_at)
+                {
+                    Ok(reservation) => reservation,
+                    Err(error) => {
+                        budget.release(amount);
+                        return Err(error);
+                    }
+                };
+            pending.set_limits(reservation);
             let ttl = money.config().hold_ttl.as_millis() as i64;
             self.log.send_transfer(Transfer::hold(
                 meta.id,

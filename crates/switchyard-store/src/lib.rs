@@ -30,6 +30,7 @@ mod error;
 mod invoices;
 mod ledger;
 mod limits;
+mod margin;
 mod migrations;
 pub mod payments;
 mod request_log;
@@ -45,6 +46,7 @@ pub use error::StoreError;
 pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};
 pub use ledger::{AccountState, Batch, Entry, OpenHold};
 pub use limits::SpendCounter;
+pub use margin::MarginRow;
 pub use request_log::LogFilter;
 
 use sqlx::{PgPool, SqlitePool};

@@ -156,6 +156,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let catalog = Catalog::build(
         config.providers.clone(),
         config.models.clone(),
+        config.pricing.clone(),
         config.demo_word_delay,
     )
     .map_err(anyhow::Error::msg)?;
@@ -206,6 +207,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         max_body_bytes: config.max_body_bytes,
         stripe: config.stripe.clone().map(Arc::new),
         promotions: config.promotions,
+        invoices: Arc::new(config.invoices.clone()),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;
@@ -304,6 +306,10 @@ fn spawn_refresher(
             };
             if let Err(e) = gateway.refresh_if_changed().await {
                 tracing::warn!(error = %e, "snapshot refresh failed; serving the previous snapshot");
+            }
+            // Spend limits, and what other replicas spent against them.
+            if let Err(e) = gateway.reload_limits().await {
+                tracing::warn!(error = %e, "spend limit refresh failed; keeping the previous limits");
             }
         }
     })

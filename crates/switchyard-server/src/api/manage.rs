@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use switchyard_core::catalog::{KeyRecord, Role, User};
 use switchyard_core::error::ErrorCode;
+use switchyard_core::pricing::PriceGroups;
 use switchyard_core::{KeyId, UserId};
 use switchyard_gateway::snapshot::Caller;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
@@ -71,8 +72,28 @@ pub(super) fn accounts_error(e: AccountsError) -> Reply {
     }
 }
 
-fn user_json(user: &User) -> Value {
-    json!({"id": user.id, "email": user.email, "role": user.role, "disabled": user.disabled, "created_at": user.created_at / 1000})
+/// A user as the API shows it; `group` is the price group they pay, the default if unassigned.
+fn user_json(user: &User, groups: &PriceGroups) -> Value {
+    let group = user
+        .price_group
+        .as_deref()
+        .unwrap_or(groups.default_group());
+    json!({"id": user.id, "email": user.email, "role": user.role, "disabled": user.disabled, "created_at": user.created_at / 1000, "group": group})
+}
+
+/// Checks a price group name against the configured groups; 400 naming them if unknown.
+pub(super) fn known_group(groups: &PriceGroups, group: &str) -> Result<(), Reply> {
+    if groups.contains(group) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!(
+            "`{group}` is not a price group; the configured groups are: {}.",
+            groups.names().collect::<Vec<_>>().join(", ")
+        ),
+    )
+    .into())
 }
 
 fn key_json(key: &KeyRecord) -> Value {
@@ -94,6 +115,9 @@ pub struct CreateUser {
     /// Another user's referral code: links the new user to them.
     #[serde(default)]
     referral_code: Option<String>,
+    /// The price group the user pays; omitted: the configured default group.
+    #[serde(default)]
+    group: Option<String>,
 }
 
 pub async fn create_user(
@@ -104,6 +128,10 @@ pub async fn create_user(
     let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: CreateUser = json_body(&body)?;
+    let catalog = state.gateway.catalog();
+    if let Some(group) = &input.group {
+        known_group(catalog.price_groups(), group)?;
+    }
     let signup = accounts::Signup {
         key_secret: state.gateway.key_secret(),
         new_user_credit: state.promotions.new_user_credit,
@@ -117,10 +145,24 @@ pub async fn create_user(
     )
     .await
     .map_err(accounts_error)?;
+    let mut user = user;
+    if let Some(group) = input.group {
+        // Before the user has a key, so no request can be priced at the default in between.
+        state
+            .gateway
+            .store()
+            .set_price_group(user.id, Some(&group))
+            .await
+            .map_err(store_error)?;
+        user.price_group = Some(group);
+    }
     state.gateway.reload_access().await.map_err(store_error)?;
     // The new-user credit, if any, moved money outside the hot path.
     state.gateway.balances_changed();
-    Ok((StatusCode::CREATED, Json(user_json(&user))))
+    Ok((
+        StatusCode::CREATED,
+        Json(user_json(&user, catalog.price_groups())),
+    ))
 }
 
 pub async fn list_users(
@@ -135,8 +177,9 @@ pub async fn list_users(
         .list_users()
         .await
         .map_err(store_error)?;
+    let catalog = state.gateway.catalog();
     Ok(Json(
-        json!({"object": "list", "data": users.iter().map(user_json).collect::<Vec<_>>()}),
+        json!({"object": "list", "data": users.iter().map(|u| user_json(u, catalog.price_groups())).collect::<Vec<_>>()}),
     ))
 }
 
@@ -221,7 +264,11 @@ pub async fn list_keys(
 }
 
 /// Finds a key the caller may manage; someone else's key is reported as not found.
-async fn owned_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRecord, Reply> {
+pub(super) async fn owned_key(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<KeyRecord, Reply> {
     let not_found = || {
         Reply::from(ApiError::new(
             ErrorCode::ResourceNotFound,

@@ -2,7 +2,10 @@
 
 mod billing;
 mod inference;
+mod invoices;
+mod limits;
 mod manage;
+mod margin;
 mod ops;
 mod stripe;
 
@@ -33,8 +36,25 @@ pub fn router(state: AppState) -> Router {
             get(manage::get_key).delete(manage::revoke_key),
         )
         .route("/api/keys/{id}/revoke", post(manage::revoke_key))
+        .route(
+            "/api/keys/{id}/limits",
+            get(limits::get_key_limits).put(limits::put_key_limits),
+        )
+        .route(
+            "/api/admin/users/{id}/limits",
+            get(limits::get_user_limits).put(limits::put_user_limits),
+        )
         .route("/api/billing/checkout", post(stripe::checkout))
         .route("/api/webhooks/stripe", post(stripe::webhook))
+        .route(
+            "/api/billing/profile",
+            get(invoices::get_profile).put(invoices::put_profile),
+        )
+        .route("/api/billing/invoices", get(invoices::list_invoices))
+        .route(
+            "/api/billing/invoices/{number}",
+            get(invoices::download_invoice),
+        )
         .route("/api/billing/balance", get(billing::balance))
         .route("/api/billing/ledger", get(billing::ledger))
         .route("/api/billing/holds", get(billing::holds))
@@ -44,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/users/{id}/credit", post(billing::credit))
         .route("/api/admin/users/{id}/overdraft", put(billing::overdraft))
         .route("/api/admin/revenue", get(billing::revenue))
+        .route("/api/admin/margin", get(margin::margin))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
