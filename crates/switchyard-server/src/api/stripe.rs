@@ -13,10 +13,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
+use std::time::Duration;
 use switchyard_core::error::ErrorCode;
 use switchyard_core::stripe::{self, Settings, SignatureError};
 use switchyard_core::{Nanos, UserId};
@@ -27,16 +32,88 @@ use switchyard_store::payments::PaidCheckout;
 /// Stripe counts our only currency in cents.
 const CURRENCY: &str = "usd";
 
-/// One connection pool for every call to Stripe.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+/// How long one call to Stripe may take, connect to last byte.
+const STRIPE_DEADLINE: Duration = Duration::from_secs(30);
+
+type Https = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One connection pool for every call to Stripe: the same rustls stack the upstream adapters
+/// use (HTTPS to Stripe; plain HTTP only when `api_base` says so, as a test double does).
+fn client() -> &'static Https {
+    static CLIENT: OnceLock<Https> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            // Only a TLS back end that cannot start fails here; the default client is the same.
-            .unwrap_or_default()
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        HyperClient::builder(TokioExecutor::new()).build(https)
     })
+}
+
+/// `application/x-www-form-urlencoded`, as Stripe's API takes its parameters.
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    fn push(out: &mut String, text: &str) {
+        for b in text.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    out.push(char::from(b))
+                }
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        push(&mut out, key);
+        out.push('=');
+        push(&mut out, value);
+    }
+    out
+}
+
+/// POSTs `form` to Stripe's `path`; returns the status and the JSON answer (`Null` if none).
+async fn post_form(
+    settings: &Settings,
+    path: &str,
+    idempotency_key: &str,
+    form: &[(&str, &str)],
+) -> Result<(http::StatusCode, Value), String> {
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", settings.secret_key.expose()))
+        .map_err(|_| "the Stripe secret key is not a valid header value".to_owned())?;
+    auth.set_sensitive(true);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{}{path}", settings.api_base))
+        .header(http::header::AUTHORIZATION, auth)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        // A retried call (by us or a proxy) then creates one session, not two.
+        .header("Idempotency-Key", idempotency_key)
+        .body(Full::new(Bytes::from(form_encode(form))))
+        .map_err(|e| format!("bad request to Stripe: {e}"))?;
+    let exchange = async {
+        let response = client().request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    };
+    tokio::time::timeout(STRIPE_DEADLINE, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", STRIPE_DEADLINE.as_secs()))?
 }
 
 fn settings(state: &AppState) -> Result<&Settings, Reply> {
@@ -108,13 +185,7 @@ pub async fn checkout(
         ("payment_intent_data[metadata][user_id]", &user_text),
         ("payment_intent_data[metadata][payment_id]", &payment_id),
     ];
-    let response = client()
-        .post(format!("{}/v1/checkout/sessions", settings.api_base))
-        .bearer_auth(settings.secret_key.expose())
-        // A retried call (by us or a proxy) then creates one session, not two.
-        .header("Idempotency-Key", &payment_id)
-        .form(&form)
-        .send()
+    let (status, answer) = post_form(settings, "/v1/checkout/sessions", &payment_id, &form)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "calling Stripe failed");
@@ -123,8 +194,6 @@ pub async fn checkout(
                 "Stripe could not be reached to start the checkout; try again.",
             )
         })?;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
     let session = answer["id"].as_str().filter(|_| status.is_success());
     let url = answer["url"].as_str();
     let (Some(session), Some(url)) = (session, url) else {
@@ -341,4 +410,20 @@ fn refund(charge: &Value) -> Option<(&str, &str, Nanos)> {
 /// An id field, whether Stripe sent it as a string or as an expanded object.
 fn id_of(field: &Value) -> Option<&str> {
     field.as_str().or_else(|| field["id"].as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_encode;
+
+    #[test]
+    fn form_encoding_escapes_everything_but_unreserved_characters() {
+        assert_eq!(
+            form_encode(&[
+                ("line_items[0][quantity]", "1"),
+                ("name", "Switchyard credit & more")
+            ]),
+            "line_items%5B0%5D%5Bquantity%5D=1&name=Switchyard%20credit%20%26%20more"
+        );
+    }
 }
