@@ -179,6 +179,9 @@ SY_ENV=(env -i "PATH=$PATH" "HOME=$HOME" "BENCH_UPSTREAM_KEY=$UPSTREAM_KEY")
 SY_KEY="$("${SY_ENV[@]}" "$SWITCHYARD_BIN" key create --user bench@example.com --name bench \
   --config "$WORK/switchyard.toml" 2>>"$WORK/cli.log")" || { cat "$WORK/cli.log" >&2; die "switchyard key create failed"; }
 [[ "$SY_KEY" == sk-* ]] || die "switchyard key create printed no key: '$SY_KEY'"
+# Prepaid balances are on (the default): the bench user needs money for every request.
+"${SY_ENV[@]}" "$SWITCHYARD_BIN" credit --user bench@example.com --usd 1000000 --reason "benchmark" \
+  --config "$WORK/switchyard.toml" >/dev/null 2>>"$WORK/cli.log" || { cat "$WORK/cli.log" >&2; die "switchyard credit failed"; }
 echo "$SY_KEY" >"$WORK/switchyard.key"
 
 "${SY_ENV[@]}" "$SWITCHYARD_BIN" serve --config "$WORK/switchyard.toml" >"$WORK/switchyard.out" 2>"$WORK/switchyard.log" &
@@ -302,6 +305,8 @@ curl -fs -m 5 "$SY_BASE/metrics" >"$WORK/metrics.txt" || true
 LOG_ROWS="$(awk '/^switchyard_log_rows_written_total/{s+=$NF} END{printf "%d", s}' "$WORK/metrics.txt")"
 SERVED="$(awk '/^switchyard_requests_total\{/{s+=$NF} END{printf "%d", s}' "$WORK/metrics.txt")"
 COST="$(awk '/^switchyard_cost_nanousd_total\{/{s+=$NF} END{printf "%d", s}' "$WORK/metrics.txt")"
+TRANSFERS="$(awk '/^switchyard_ledger_transfers_written_total/{s+=$NF} END{printf "%d", s}' "$WORK/metrics.txt")"
+BALANCE="$("${SY_ENV[@]}" "$SWITCHYARD_BIN" balance --user bench@example.com --config "$WORK/switchyard.toml" 2>>"$WORK/cli.log" || echo "?")"
 
 # --------------------------------------------------------------- report ---
 {
@@ -324,6 +329,7 @@ COST="$(awk '/^switchyard_cost_nanousd_total\{/{s+=$NF} END{printf "%d", s}' "$W
   }' "$TSV"
   echo
   echo "Request-log rows written by Switchyard: $LOG_ROWS; requests it counted: $SERVED; metered cost: $COST nano-USD."
+  echo "Ledger transfers written (a hold and a settlement per request): $TRANSFERS; the bench user's balance after 1,000,000 USD of credit: $BALANCE."
   echo
   echo "### Targets (non-streaming chat at c=$TARGET_CONCURRENCY, key auth + metering + logging on)"
   echo
