@@ -11,6 +11,12 @@ pub struct Usage {
     pub completion_tokens: u64,
     pub cached_tokens: u64,
     pub reasoning_tokens: u64,
+    /// Images generated (image endpoints).
+    #[serde(default)]
+    pub images: u64,
+    /// Milliseconds of audio or video processed or generated.
+    #[serde(default)]
+    pub media_ms: u64,
 }
 
 /// Where a usage figure came from.

@@ -46,6 +46,7 @@ impl WireUsage {
                 .as_ref()
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+            ..Usage::default()
         }
     }
 }
@@ -77,7 +78,8 @@ mod tests {
                 prompt_tokens: 42,
                 completion_tokens: 17,
                 cached_tokens: 10,
-                reasoning_tokens: 5
+                reasoning_tokens: 5,
+                ..Usage::default()
             })
         );
     }
