@@ -44,6 +44,8 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub created_at: UnixMillis,
+    /// The price group whose markup this user pays; `None` is the configured default group.
+    pub price_group: Option<String>,
 }
 
 /// An API key as stored: never the secret, only its keyed hash and visible prefix.

@@ -27,7 +27,11 @@ pub struct RequestLog {
     pub cached_tokens: u64,
     pub reasoning_tokens: u64,
     pub usage_source: UsageSource,
+    /// What the user is charged (what the ledger settles): the provider cost raised by the
+    /// markup of the user's price group.
     pub cost: Nanos,
+    /// What the provider charges the platform for this request, at the configured prices.
+    pub provider_cost: Nanos,
     /// Total time to the last byte, in microseconds.
     pub latency_us: u64,
     /// Time to the first byte of the answer (streams), in microseconds.

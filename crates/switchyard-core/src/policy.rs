@@ -67,6 +67,7 @@ mod tests {
             role: Role::User,
             disabled: false,
             created_at: 0,
+            price_group: None,
         }
     }
 

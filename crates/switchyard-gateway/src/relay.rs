@@ -9,6 +9,7 @@
 //! the client did not ask for (we always ask upstreams for usage so we can bill).
 
 use crate::error::ApiError;
+use crate::limits::Reservation;
 use crate::logwriter::LogSender;
 use crate::money::Hold;
 use crate::snapshot::{Caller, Route};
@@ -38,6 +39,12 @@ struct Inner {
     row: RequestLog,
     /// The balance reserved for this request, resolved with the row.
     hold: Option<Hold>,
+    /// What it reserved against spend limits, settled with the row.
+    limits: Option<Reservation>,
+    /// The caller's price group, kept until the route says what markup it carries.
+    price_group: Option<String>,
+    /// The caller's markup in basis points, applied to the provider cost when priced.
+    markup_bps: u32,
     received: Instant,
     endpoint: Endpoint,
     request_body: Bytes,
@@ -71,6 +78,7 @@ impl Pending {
             reasoning_tokens: 0,
             usage_source: UsageSource::Upstream,
             cost: Nanos::ZERO,
+            provider_cost: Nanos::ZERO,
             latency_us: 0,
             ttft_us: None,
             status: 0,
@@ -82,6 +90,9 @@ impl Pending {
                 log,
                 row,
                 hold: None,
+                price_group: None,
+                markup_bps: 0,
+                limits: None,
                 received: meta.received,
                 endpoint,
                 request_body,
@@ -94,9 +105,10 @@ impl Pending {
     }
 
     pub fn set_caller(&mut self, caller: &Caller) {
-        if let Some(row) = self.row() {
-            row.user_id = Some(caller.user.id);
-            row.key_id = Some(caller.key.id);
+        if let Some(inner) = self.inner.as_mut() {
+            inner.row.user_id = Some(caller.user.id);
+            inner.row.key_id = Some(caller.key.id);
+            inner.price_group = caller.user.price_group.clone();
         }
     }
 
@@ -107,10 +119,18 @@ impl Pending {
         }
     }
 
+    /// Records where the request goes, and the caller's markup under that route's groups.
     pub fn set_route(&mut self, route: &Route) {
-        if let Some(row) = self.row() {
-            row.provider = Some(route.provider.provider.name.clone());
-            row.upstream_model = Some(route.model.upstream_model.clone());
+        if let Some(inner) = self.inner.as_mut() {
+            inner.row.provider = Some(route.provider.provider.name.clone());
+            inner.row.upstream_model = Some(route.model.upstream_model.clone());
+            inner.markup_bps = route.groups.markup_bps(inner.price_group.as_deref());
+        }
+    }
+
+    pub fn set_limits(&mut self, reservation: Reservation) {
+        if let Some(inner) = self.inner.as_mut() {
+            inner.limits = Some(reservation);
         }
     }
 
@@ -145,6 +165,7 @@ impl Pending {
     }
 
     /// Finishes a request that got an answer (complete or not), metering and pricing it.
+    /// `prices` are the provider's; the caller's markup is added here.
     ///
     /// Without upstream usage, tokens are counted from the request and the output actually
     /// relayed, and marked estimated. The published rule: output reached the client → it is
@@ -194,10 +215,10 @@ impl Pending {
         row.cached_tokens = usage.cached_tokens;
         row.reasoning_tokens = usage.reasoning_tokens;
         row.usage_source = source;
-        row.cost = if source == UsageSource::Upstream || delivered {
-            prices.cost(&usage)
+        (row.provider_cost, row.cost) = if source == UsageSource::Upstream || delivered {
+            prices.cost_and_charge(&usage, inner.markup_bps)
         } else {
-            Nanos::ZERO
+            (Nanos::ZERO, Nanos::ZERO)
         };
         self.finish();
     }
@@ -211,6 +232,9 @@ impl Pending {
             tracing::warn!(request_id = %inner.row.id, status = inner.row.status, code = ?inner.row.error_code, "request failed");
         }
         observe::request_finished(&inner.row);
+        if let Some(limits) = inner.limits.take() {
+            limits.settle(inner.row.cost.max(Nanos::ZERO));
+        }
         if let Some(hold) = inner.hold.take() {
             settle(&inner.log, &inner.row, hold);
         }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::catalog::{KeyRecord, Model, Provider, User};
 use switchyard_core::key::KeyHash;
+use switchyard_core::money::Prices;
+use switchyard_core::pricing::PriceGroups;
 use switchyard_store::Access as StoredAccess;
 
 /// A provider with its ready client.
@@ -24,6 +26,25 @@ pub struct ProviderEntry {
 pub struct Route {
     pub model: Model,
     pub provider: Arc<ProviderEntry>,
+    /// The price groups this model is sold under (the catalog's, shared).
+    pub groups: Arc<PriceGroups>,
+}
+
+impl Route {
+    /// The markup `user` pays on this model, in basis points.
+    pub fn markup_bps(&self, user: &User) -> u32 {
+        self.groups.markup_of(user)
+    }
+
+    /// The prices to reserve a worst case for `user` at: the provider's prices raised by the
+    /// user's markup (each rounded up), with every completion token at the dearer of the
+    /// output and reasoning prices. A hold at these prices covers any charge.
+    pub fn hold_prices(&self, user: &User) -> Prices {
+        self.model
+            .prices
+            .with_markup(self.markup_bps(user))
+            .for_worst_case()
+    }
 }
 
 /// Providers and models.
@@ -32,6 +53,7 @@ pub struct Catalog {
     routes: HashMap<String, Arc<Route>>,
     /// Model names in configuration order, for `/v1/models`.
     order: Vec<String>,
+    groups: Arc<PriceGroups>,
 }
 
 impl Catalog {
@@ -39,6 +61,7 @@ impl Catalog {
     pub fn build(
         providers: Vec<Provider>,
         models: Vec<Model>,
+        groups: PriceGroups,
         demo_word_delay: Duration,
     ) -> Result<Catalog, String> {
         let mut entries: HashMap<String, Arc<ProviderEntry>> = HashMap::new();
@@ -50,7 +73,10 @@ impl Catalog {
                 Arc::new(ProviderEntry { provider, upstream }),
             );
         }
-        let mut catalog = Catalog::default();
+        let mut catalog = Catalog {
+            groups: Arc::new(groups),
+            ..Catalog::default()
+        };
         for model in models {
             let provider = entries
                 .get(&model.provider)
@@ -62,11 +88,21 @@ impl Catalog {
                 })?
                 .clone();
             catalog.order.push(model.name.clone());
-            catalog
-                .routes
-                .insert(model.name.clone(), Arc::new(Route { model, provider }));
+            catalog.routes.insert(
+                model.name.clone(),
+                Arc::new(Route {
+                    model,
+                    provider,
+                    groups: catalog.groups.clone(),
+                }),
+            );
         }
         Ok(catalog)
+    }
+
+    /// The price groups users may be put in.
+    pub fn price_groups(&self) -> &PriceGroups {
+        &self.groups
     }
 
     pub fn route(&self, model: &str) -> Option<&Arc<Route>> {

@@ -28,7 +28,7 @@ const BUMP_GENERATION: &str = "UPDATE access_generation SET value = value + 1 WH
 /// queries as `'static` text at compile time.
 macro_rules! select_users {
     () => {
-        "SELECT id, email, role, disabled, created_at FROM users"
+        "SELECT id, email, role, disabled, created_at, price_group FROM users"
     };
 }
 macro_rules! select_keys {
@@ -48,6 +48,7 @@ impl Store {
             role,
             disabled: false,
             created_at: now_millis(),
+            price_group: None,
         };
         on_pool!(&self.db, pool => {
             // The write comes first in the transaction: SQLite then takes its write lock at once
@@ -71,6 +72,28 @@ impl Store {
             tx.commit().await?;
         });
         Ok(user)
+    }
+
+    /// Puts a user in a price group (`None`: the configured default group). The names are
+    /// configuration, so the caller checks them. Returns `false` if there is no such user.
+    pub async fn set_price_group(
+        &self,
+        id: UserId,
+        group: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE users SET price_group = $2 WHERE id = $1")
+                .bind(id.to_string())
+                .bind(group)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // The gateway's snapshot carries the group, so it must reload.
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(changed > 0)
+        })
     }
 
     /// The user with this email (normalised the same way as on creation), if any.
@@ -300,6 +323,7 @@ struct UserRow {
     role: String,
     disabled: bool,
     created_at: i64,
+    price_group: Option<String>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -313,6 +337,7 @@ impl TryFrom<UserRow> for User {
             email: row.email,
             disabled: row.disabled,
             created_at: row.created_at,
+            price_group: row.price_group,
         })
     }
 }

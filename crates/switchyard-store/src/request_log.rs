@@ -26,7 +26,7 @@ pub struct LogFilter {
 const DEFAULT_LIMIT: u32 = 100;
 
 /// Columns bound per row by [`Store::insert_request_logs`].
-const LOG_COLUMNS: usize = 20;
+const LOG_COLUMNS: usize = 21;
 
 /// Rows per INSERT statement. Far below both backends' bind limits today; beyond a few hundred
 /// rows a larger statement saves little and costs more to prepare.
@@ -36,7 +36,7 @@ macro_rules! log_columns {
     () => {
         "id, created_at, user_id, key_id, endpoint, model, provider, upstream_model, stream, \
          prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, usage_source, \
-         cost_nanos, latency_us, ttft_us, status, error_code, client_ip"
+         cost_nanos, latency_us, ttft_us, status, error_code, client_ip, provider_cost_nanos"
     };
 }
 
@@ -83,7 +83,8 @@ impl Store {
                         .push_bind(log.ttft_us.map(to_db))
                         .push_bind(i64::from(log.status))
                         .push_bind(log.error_code.as_deref())
-                        .push_bind(log.client_ip.as_deref());
+                        .push_bind(log.client_ip.as_deref())
+                        .push_bind(log.provider_cost.0);
                 });
                 insert.push(" ON CONFLICT (id) DO NOTHING");
                 insert.build().execute(&mut *tx).await?;
@@ -194,6 +195,7 @@ struct LogRow {
     status: i64,
     error_code: Option<String>,
     client_ip: Option<String>,
+    provider_cost_nanos: i64,
 }
 
 impl TryFrom<LogRow> for RequestLog {
@@ -230,6 +232,7 @@ impl TryFrom<LogRow> for RequestLog {
             reasoning_tokens: from_db(row.reasoning_tokens, "reasoning_tokens")?,
             usage_source,
             cost: Nanos(row.cost_nanos),
+            provider_cost: Nanos(row.provider_cost_nanos),
             latency_us: from_db(row.latency_us, "latency_us")?,
             ttft_us: row.ttft_us.map(|us| from_db(us, "ttft_us")).transpose()?,
             status: u16::try_from(row.status).map_err(|_| {

@@ -351,6 +351,7 @@ async fn revenue_groups_by_model_and_utc_day(store: Store) {
         reasoning_tokens: 0,
         usage_source: UsageSource::Upstream,
         cost: Nanos(cost),
+        provider_cost: Nanos::ZERO,
         latency_us: 1,
         ttft_us: None,
         status: 200,

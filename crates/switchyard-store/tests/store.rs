@@ -106,6 +106,7 @@ fn log_row(created_at: i64, user: Option<UserId>, key: Option<KeyId>, model: &st
         reasoning_tokens: 0,
         usage_source: UsageSource::Upstream,
         cost: Nanos(1_234),
+        provider_cost: Nanos(987),
         latency_us: 5_000,
         ttft_us: None,
         status: 200,

@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "billing",
     "stripe",
     "promotions",
+    "pricing",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -59,6 +60,8 @@ pub struct Config {
     pub billing: Billing,
     /// Free credit on sign-up and for referrals (`[promotions]`).
     pub promotions: switchyard_server::accounts::Promotions,
+    /// Price groups and their markups over provider prices (`[pricing]`).
+    pub pricing: switchyard_core::pricing::PriceGroups,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
 }
@@ -121,6 +124,54 @@ impl Default for PromotionsSection {
     }
 }
 
+/// `[pricing]`: model prices are the provider's cost; users pay them raised by the markup of
+/// their price group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PricingSection {
+    default_group: String,
+    groups: Vec<PriceGroupSection>,
+}
+
+impl Default for PricingSection {
+    fn default() -> Self {
+        PricingSection {
+            default_group: switchyard_core::pricing::DEFAULT_GROUP.to_owned(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceGroupSection {
+    name: String,
+    /// Basis points over the provider's price: 2500 is +25 %.
+    markup_bps: u32,
+}
+
+/// `[invoices]`: optional; the seller printed on every invoice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct InvoicesSection {
+    seller_name: String,
+    seller_address: String,
+    seller_vat_id: String,
+    number_prefix: String,
+}
+
+impl Default for InvoicesSection {
+    fn default() -> Self {
+        let defaults = switchyard_server::invoice_pdf::Settings::default();
+        InvoicesSection {
+            seller_name: defaults.seller_name,
+            seller_address: defaults.seller_address,
+            seller_vat_id: defaults.seller_vat_id,
+            number_prefix: defaults.number_prefix,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -146,6 +197,8 @@ struct File {
     billing: BillingSection,
     #[serde(default)]
     promotions: PromotionsSection,
+    #[serde(default)]
+    pricing: PricingSection,
     #[serde(default)]
     providers: Vec<ProviderSection>,
     #[serde(default)]
@@ -257,6 +310,15 @@ struct ModelSection {
     output_usd_per_mtok: Option<Usd>,
     #[serde(default)]
     cached_input_usd_per_mtok: Option<Usd>,
+    /// Reasoning tokens (counted inside the output tokens); unset: the output price.
+    #[serde(default)]
+    reasoning_usd_per_mtok: Option<Usd>,
+    /// Per generated image.
+    #[serde(default)]
+    image_usd: Option<Usd>,
+    /// Per second of audio or video.
+    #[serde(default)]
+    usd_per_second: Option<Usd>,
 }
 
 /// `[stripe]`: optional. Secrets are named by environment variable, never written here.
@@ -568,6 +630,9 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
                 input,
                 output,
                 cached_input: m.cached_input_usd_per_mtok.map_or(input, |p| p.0),
+                reasoning: m.reasoning_usd_per_mtok.map(|p| p.0),
+                image: m.image_usd.map_or(Nanos::ZERO, |p| p.0),
+                per_second: m.usd_per_second.map_or(Nanos::ZERO, |p| p.0),
             },
             created: 1_735_689_600,
         });
@@ -588,6 +653,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         stripe: stripe(file.stripe, env)?,
         billing: billing(&file.billing, &providers)?,
         promotions: promotions(&file.promotions)?,
+        pricing: pricing(file.pricing)?,
         providers,
         models,
     })
@@ -605,6 +671,61 @@ fn promotions(
     Ok(switchyard_server::accounts::Promotions {
         new_user_credit: section.new_user_credit_usd.0,
         referral_percent: section.referral_percent,
+    })
+}
+
+/// Markups above this (+10,000 %) are taken for typos.
+const MAX_MARKUP_BPS: u32 = 1_000_000;
+
+fn pricing(section: PricingSection) -> anyhow::Result<switchyard_core::pricing::PriceGroups> {
+    let mut names = HashSet::new();
+    for (i, group) in section.groups.iter().enumerate() {
+        let at = format!("pricing.groups[{i}] (`{}`)", group.name);
+        if group.name.trim().is_empty() || group.name.trim() != group.name {
+            bail!("pricing.groups[{i}].name must not be empty or start or end with spaces");
+        }
+        if !names.insert(group.name.as_str()) {
+            bail!("{at}: a group with this name is already declared");
+        }
+        if group.markup_bps > MAX_MARKUP_BPS {
+            bail!(
+                "{at}.markup_bps ({}) is above {MAX_MARKUP_BPS}; it is in basis points: 2500 is +25 %",
+                group.markup_bps
+            );
+        }
+    }
+    let groups = section.groups.into_iter().map(|g| (g.name, g.markup_bps));
+    switchyard_core::pricing::PriceGroups::new(groups, &section.default_group)
+        .map_err(|e| anyhow::anyhow!("`pricing.default_group`: {e}"))
+}
+
+fn invoices(section: InvoicesSection) -> anyhow::Result<switchyard_server::invoice_pdf::Settings> {
+    // The prefix lands in a file name (`Content-Disposition`) and in the URL users read it
+    // from, so it is kept to characters that need no quoting anywhere.
+    let prefix = &section.number_prefix;
+    if prefix.len() > 16
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        bail!(
+            "`invoices.number_prefix` (`{prefix}`) must be at most 16 letters, digits, `-`, `_` or `.`"
+        );
+    }
+    for (key, value, max) in [
+        ("invoices.seller_name", &section.seller_name, 200),
+        ("invoices.seller_address", &section.seller_address, 1_000),
+        ("invoices.seller_vat_id", &section.seller_vat_id, 32),
+    ] {
+        if value.chars().count() > max {
+            bail!("`{key}` is longer than {max} characters");
+        }
+    }
+    Ok(switchyard_server::invoice_pdf::Settings {
+        seller_name: section.seller_name.trim().to_owned(),
+        seller_address: section.seller_address.trim().to_owned(),
+        seller_vat_id: section.seller_vat_id.trim().to_owned(),
+        number_prefix: section.number_prefix,
     })
 }
 
@@ -805,6 +926,71 @@ output_usd_per_mtok = 0.60
             config.models[2].upstream_model,
             "meta-llama/Llama-3.1-8B-Instruct"
         );
+    }
+
+    #[test]
+    fn price_groups_and_the_new_prices_are_read_and_checked() {
+        let key = [("OPENAI_API_KEY", "k")];
+        let config = load(&sources(Some(OPENAI), &key)).unwrap();
+        assert_eq!(
+            config.pricing.markup_bps(None),
+            0,
+            "the built-in default group"
+        );
+        assert_eq!(config.models[0].prices.reasoning, None);
+        let with = OPENAI.replace(
+            "output_usd_per_mtok = 0.60",
+            "output_usd_per_mtok = 0.60\nreasoning_usd_per_mtok = 2.5\nimage_usd = 0.04\nusd_per_second = 0.0001",
+        ) + "\n[pricing]\ndefault_group = \"retail\"\n[[pricing.groups]]\nname = \"retail\"\nmarkup_bps = 2500\n";
+        let config = load(&sources(Some(&with), &key)).unwrap();
+        let prices = config.models[0].prices;
+        assert_eq!(prices.reasoning, Some(Nanos(2_500_000_000)));
+        assert_eq!(prices.image, Nanos(40_000_000));
+        assert_eq!(prices.per_second, Nanos(100_000));
+        assert_eq!(config.pricing.markup_bps(None), 2_500);
+        assert_eq!(config.pricing.markup_bps(Some("default")), 0);
+        let env = [key[0], ("SWITCHYARD_PRICING_DEFAULT_GROUP", "default")];
+        assert_eq!(
+            load(&sources(Some(&with), &env))
+                .unwrap()
+                .pricing
+                .markup_bps(None),
+            0
+        );
+        let unknown = format!("{OPENAI}\n[pricing]\ndefault_group = \"vip\"\n");
+        let e = error(&unknown, &key);
+        assert!(
+            e.contains("pricing.default_group") && e.contains("`vip`"),
+            "{e}"
+        );
+        let twice = format!(
+            "{OPENAI}\n[[pricing.groups]]\nname = \"a\"\nmarkup_bps = 1\n[[pricing.groups]]\nname = \"a\"\nmarkup_bps = 2\n"
+        );
+        assert!(error(&twice, &key).contains("already declared"));
+        let huge = format!("{OPENAI}\n[[pricing.groups]]\nname = \"a\"\nmarkup_bps = 2000000\n");
+        assert!(error(&huge, &key).contains("basis points"));
+    }
+
+    #[test]
+    fn the_invoices_section_is_optional_and_checks_its_prefix() {
+        let config = load(&sources(Some(OPENAI), &[])).unwrap();
+        assert_eq!(config.invoices.number_prefix, "SY-");
+        assert_eq!(config.invoices.seller_name, "");
+        let with = format!(
+            "{OPENAI}\n[invoices]\nseller_name = \"Acme AI\"\nseller_address = \"1 Main St\\nSpringfield\"\n\
+             seller_vat_id = \"DE123456789\"\nnumber_prefix = \"ACME-\"\n"
+        );
+        let invoices = load(&sources(Some(&with), &[])).unwrap().invoices;
+        assert_eq!(invoices.seller_name, "Acme AI");
+        assert_eq!(invoices.seller_address, "1 Main St\nSpringfield");
+        assert_eq!(invoices.seller_vat_id, "DE123456789");
+        assert_eq!(invoices.invoice_name(7), "ACME-000007");
+        let env = [("SWITCHYARD_INVOICES_NUMBER_PREFIX", "INV-")];
+        let overridden = load(&sources(Some(OPENAI), &env)).unwrap().invoices;
+        assert_eq!(overridden.number_prefix, "INV-");
+        let bad = format!("{OPENAI}\n[invoices]\nnumber_prefix = \"a b\"\n");
+        let e = load(&sources(Some(&bad), &[])).unwrap_err().to_string();
+        assert!(e.contains("invoices.number_prefix"), "{e}");
     }
 
     #[test]

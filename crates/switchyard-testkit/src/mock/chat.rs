@@ -11,6 +11,9 @@ use super::{completion, sse};
 
 /// Completion tokens billed for a tool call, whatever its arguments.
 const TOOL_CALL_TOKENS: u64 = 8;
+/// Reasoning tokens reported by models named `reasoning-*`, inside `completion_tokens` as
+/// OpenAI counts them. Every other model reports none.
+pub const REASONING_TOKENS: u64 = 1_000;
 /// The arguments of every mock tool call, and the pieces they stream in.
 const TOOL_ARGUMENT_PIECES: [&str; 2] = ["{\"city\":", "\"Oslo\"}"];
 const ROLES: [&str; 6] = [
@@ -331,10 +334,16 @@ fn answer(ask: &Ask, seq: u64) -> Answer {
         finish_reason = "length";
     }
     let completion_tokens = pieces.len() as u64;
+    let mut usage = Usage::new(ask.prompt_tokens, completion_tokens);
+    if ask.model.starts_with("reasoning-") {
+        usage.completion_tokens += REASONING_TOKENS;
+        usage.total_tokens += REASONING_TOKENS;
+        usage.completion_tokens_details.reasoning_tokens = REASONING_TOKENS;
+    }
     Answer {
         pieces,
         tool_call: None,
         finish_reason,
-        usage: Usage::new(ask.prompt_tokens, completion_tokens),
+        usage,
     }
 }

@@ -39,6 +39,9 @@
 //! | `fault-no-usage` | a complete answer without usage: no `usage` field, and no usage chunk even when `include_usage` is asked |
 //! | `fault-stream-error` | stream: role chunk and 2 content chunks, then `data: {"error":{…}}` and the end of the body (no `[DONE]`); non-stream: normal |
 //! | `fault-slow-stream` | a normal stream with 200 ms between frames; non-stream: normal |
+//!
+//! Models named `reasoning-*` answer normally and report [`REASONING_TOKENS`] reasoning tokens,
+//! counted inside `completion_tokens`.
 
 mod body;
 mod chat;
@@ -60,6 +63,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use chat::REASONING_TOKENS;
 pub use record::Recorded;
 
 /// The API key a [`MockUpstream`] accepts unless [`MockOptions::api_key`] says otherwise.
