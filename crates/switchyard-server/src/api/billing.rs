@@ -23,7 +23,7 @@ use switchyard_store::{AccountState, Redemption, Store};
 
 const DAY_MS: i64 = 86_400_000;
 
-fn money(nanos: Nanos) -> Value {
+pub(super) fn money(nanos: Nanos) -> Value {
     json!({"usd": nanos.to_string(), "nanos": nanos.0})
 }
 
@@ -408,7 +408,7 @@ pub async fn revenue(
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian `YYYY-MM-DD` (H. Hinnant's algorithm).
-fn parse_day(text: &str) -> Option<i64> {
+pub(super) fn parse_day(text: &str) -> Option<i64> {
     let mut parts = text.trim().splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;
     let m: i64 = parts.next()?.parse().ok()?;
@@ -443,7 +443,7 @@ fn parse_day(text: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD` of a day count since 1970-01-01.
-fn format_day(days: i64) -> String {
+pub(super) fn format_day(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

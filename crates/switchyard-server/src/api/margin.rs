@@ -1,0 +1,91 @@
+//! `GET /api/admin/margin`: per model and UTC day, what users were charged, what the providers
+//! cost, and the margin between them. Admin only. Amounts go out as integer nano-USD and as
+//! exact decimal USD strings, like the revenue report.
+
+use super::Reply;
+use super::billing::{format_day, money, parse_day};
+use super::manage::{authenticate, require_admin, store_error};
+use crate::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_core::Nanos;
+use switchyard_core::error::ErrorCode;
+use switchyard_gateway::{ApiError, pipeline_now_millis};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Deserialize)]
+pub struct MarginQuery {
+    /// First UTC day, `YYYY-MM-DD` (default: 29 days before `to`).
+    #[serde(default)]
+    from: Option<String>,
+    /// Last UTC day, included (default: today).
+    #[serde(default)]
+    to: Option<String>,
+}
+
+fn invalid(message: String) -> Reply {
+    Reply::from(ApiError::new(ErrorCode::InvalidRequest, message))
+}
+
+pub async fn margin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MarginQuery>,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    require_admin(&caller)?;
+    let day = |field: &str, text: &str| {
+        parse_day(text)
+            .ok_or_else(|| invalid(format!("`{field}`: `{text}` is not a date like 2026-01-31")))
+    };
+    let to = match query.to.as_deref() {
+        Some(text) => day("to", text)?,
+        None => pipeline_now_millis().div_euclid(DAY_MS),
+    };
+    let from = match query.from.as_deref() {
+        Some(text) => day("from", text)?,
+        None => to - 29,
+    };
+    if from > to {
+        return Err(invalid("`from` must not be after `to`".to_owned()));
+    }
+    let rows = state
+        .gateway
+        .store()
+        .margin(from * DAY_MS, (to + 1) * DAY_MS)
+        .await
+        .map_err(store_error)?;
+    let (mut requests, mut charged, mut provider_cost) = (0i64, Nanos::ZERO, Nanos::ZERO);
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            requests += r.requests;
+            charged += r.charged;
+            provider_cost += r.provider_cost;
+            json!({
+                "day": format_day(r.day),
+                "model": r.model,
+                "requests": r.requests,
+                "charged": money(r.charged),
+                "provider_cost": money(r.provider_cost),
+                "margin": money(r.margin()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "margin",
+        "from": format_day(from),
+        "to": format_day(to),
+        "total": {
+            "requests": requests,
+            "charged": money(charged),
+            "provider_cost": money(provider_cost),
+            "margin": money(charged - provider_cost),
+        },
+        "data": data,
+    })))
+}
