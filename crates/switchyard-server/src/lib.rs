@@ -4,6 +4,7 @@
 
 pub mod accounts;
 mod api;
+pub mod invoice_pdf;
 mod request_id;
 mod state;
 

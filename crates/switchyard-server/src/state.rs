@@ -14,4 +14,6 @@ pub struct AppState {
     pub stripe: Option<Arc<switchyard_core::stripe::Settings>>,
     /// Free credit on sign-up and for referrals.
     pub promotions: crate::accounts::Promotions,
+    /// Who issues invoices and how they are numbered (`[invoices]`).
+    pub invoices: Arc<crate::invoice_pdf::Settings>,
 }

@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "billing",
     "stripe",
     "promotions",
+    "invoices",
     "pricing",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
@@ -60,6 +61,8 @@ pub struct Config {
     pub billing: Billing,
     /// Free credit on sign-up and for referrals (`[promotions]`).
     pub promotions: switchyard_server::accounts::Promotions,
+    /// Who issues invoices for top-ups, and their numbering (`[invoices]`).
+    pub invoices: switchyard_server::invoice_pdf::Settings,
     /// Price groups and their markups over provider prices (`[pricing]`).
     pub pricing: switchyard_core::pricing::PriceGroups,
     pub providers: Vec<Provider>,
@@ -150,6 +153,28 @@ struct PriceGroupSection {
     markup_bps: u32,
 }
 
+/// `[invoices]`: optional; the seller printed on every invoice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct InvoicesSection {
+    seller_name: String,
+    seller_address: String,
+    seller_vat_id: String,
+    number_prefix: String,
+}
+
+impl Default for InvoicesSection {
+    fn default() -> Self {
+        let defaults = switchyard_server::invoice_pdf::Settings::default();
+        InvoicesSection {
+            seller_name: defaults.seller_name,
+            seller_address: defaults.seller_address,
+            seller_vat_id: defaults.seller_vat_id,
+            number_prefix: defaults.number_prefix,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -175,6 +200,8 @@ struct File {
     billing: BillingSection,
     #[serde(default)]
     promotions: PromotionsSection,
+    #[serde(default)]
+    invoices: InvoicesSection,
     #[serde(default)]
     pricing: PricingSection,
     #[serde(default)]
@@ -631,6 +658,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         stripe: stripe(file.stripe, env)?,
         billing: billing(&file.billing, &providers)?,
         promotions: promotions(&file.promotions)?,
+        invoices: invoices(file.invoices)?,
         pricing: pricing(file.pricing)?,
         providers,
         models,
@@ -675,6 +703,36 @@ fn pricing(section: PricingSection) -> anyhow::Result<switchyard_core::pricing::
     let groups = section.groups.into_iter().map(|g| (g.name, g.markup_bps));
     switchyard_core::pricing::PriceGroups::new(groups, &section.default_group)
         .map_err(|e| anyhow::anyhow!("`pricing.default_group`: {e}"))
+}
+
+fn invoices(section: InvoicesSection) -> anyhow::Result<switchyard_server::invoice_pdf::Settings> {
+    // The prefix lands in a file name (`Content-Disposition`) and in the URL users read it
+    // from, so it is kept to characters that need no quoting anywhere.
+    let prefix = &section.number_prefix;
+    if prefix.len() > 16
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        bail!(
+            "`invoices.number_prefix` (`{prefix}`) must be at most 16 letters, digits, `-`, `_` or `.`"
+        );
+    }
+    for (key, value, max) in [
+        ("invoices.seller_name", &section.seller_name, 200),
+        ("invoices.seller_address", &section.seller_address, 1_000),
+        ("invoices.seller_vat_id", &section.seller_vat_id, 32),
+    ] {
+        if value.chars().count() > max {
+            bail!("`{key}` is longer than {max} characters");
+        }
+    }
+    Ok(switchyard_server::invoice_pdf::Settings {
+        seller_name: section.seller_name.trim().to_owned(),
+        seller_address: section.seller_address.trim().to_owned(),
+        seller_vat_id: section.seller_vat_id.trim().to_owned(),
+        number_prefix: section.number_prefix,
+    })
 }
 
 fn billing(section: &BillingSection, providers: &[Provider]) -> anyhow::Result<Billing> {
@@ -917,6 +975,29 @@ output_usd_per_mtok = 0.60
         assert!(error(&twice, &key).contains("already declared"));
         let huge = format!("{OPENAI}\n[[pricing.groups]]\nname = \"a\"\nmarkup_bps = 2000000\n");
         assert!(error(&huge, &key).contains("basis points"));
+    }
+
+    #[test]
+    fn the_invoices_section_is_optional_and_checks_its_prefix() {
+        let key = ("OPENAI_API_KEY", "sk-x");
+        let config = load(&sources(Some(OPENAI), &[key])).unwrap();
+        assert_eq!(config.invoices.number_prefix, "SY-");
+        assert_eq!(config.invoices.seller_name, "");
+        let with = format!(
+            "{OPENAI}\n[invoices]\nseller_name = \"Acme AI\"\nseller_address = \"1 Main St\\nSpringfield\"\n\
+             seller_vat_id = \"DE123456789\"\nnumber_prefix = \"ACME-\"\n"
+        );
+        let invoices = load(&sources(Some(&with), &[key])).unwrap().invoices;
+        assert_eq!(invoices.seller_name, "Acme AI");
+        assert_eq!(invoices.seller_address, "1 Main St\nSpringfield");
+        assert_eq!(invoices.seller_vat_id, "DE123456789");
+        assert_eq!(invoices.invoice_name(7), "ACME-000007");
+        let env = [key, ("SWITCHYARD_INVOICES_NUMBER_PREFIX", "INV-")];
+        let overridden = load(&sources(Some(OPENAI), &env)).unwrap().invoices;
+        assert_eq!(overridden.number_prefix, "INV-");
+        let bad = format!("{OPENAI}\n[invoices]\nnumber_prefix = \"a b\"\n");
+        let e = load(&sources(Some(&bad), &[key])).unwrap_err().to_string();
+        assert!(e.contains("invoices.number_prefix"), "{e}");
     }
 
     #[test]

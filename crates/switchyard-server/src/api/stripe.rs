@@ -307,12 +307,18 @@ pub async fn webhook(
     let settled = match event.kind.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             match paid_checkout(object, now_ms) {
-                Some(paid) => Some(
-                    store
+                Some(paid) => {
+                    let settled = store
                         .record_paid_checkout(&paid)
                         .await
-                        .map_err(store_error)?,
-                ),
+                        .map_err(store_error)?;
+                    // After the credit, so an invoice always has its money; idempotent, and a
+                    // failure answers 5xx so that Stripe's retry issues it.
+                    super::invoices::issue_for_checkout(store, &paid.session, now_ms)
+                        .await
+                        .map_err(store_error)?;
+                    Some(settled)
+                }
                 None => None,
             }
         }
