@@ -24,12 +24,15 @@ impl MarginRow {
     }
 }
 
+/// Day, model, requests, charged and provider cost, as the query returns them.
+type Grouped = (i64, String, i64, i64, i64);
+
 impl Store {
     /// Charged and provider cost per model and UTC day, for requests logged in `[from, to)`
     /// (unix ms), ordered by day then model.
     pub async fn margin(&self, from: i64, to: i64) -> Result<Vec<MarginRow>, StoreError> {
         // SUM of a BIGINT is NUMERIC on PostgreSQL; the cast keeps one decoded type for both.
-        let rows: Vec<(i64, String, i64, i64, i64)> = on_pool!(&self.db, pool => {
+        let rows: Vec<Grouped> = on_pool!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT created_at / 86400000 AS day, model, COUNT(*), \
                  CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
