@@ -213,6 +213,46 @@ async fn the_api_assigns_known_groups_only(backend: Backend) {
         groups.iter().filter(|(_, g)| *g == "default").count() == 1,
         "the bootstrap admin is in the default group: {list}"
     );
+
+    // Moving a user: unknown groups and users are refused; the next request pays the new markup.
+    let (mover, mover_key) = user_in(&app, "mover@example.com", None).await;
+    let put = |user: String, body: Value| {
+        app.client
+            .put(app.url(&format!("/api/admin/users/{user}/group")))
+            .bearer_auth(&app.admin_key)
+            .json(&body)
+            .send()
+    };
+    let response = put(mover.to_string(), json!({"group": "vip"}))
+        .await
+        .unwrap();
+    expect_error(response, 400, "invalid_request").await;
+    let response = put(UserId::new().to_string(), json!({"group": "resale"}))
+        .await
+        .unwrap();
+    expect_error(response, 404, "resource_not_found").await;
+    let response = put(mover.to_string(), json!({"group": "resale"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let moved: Value = response.json().await.unwrap();
+    assert_eq!(moved["group"], "resale", "{moved}");
+    let response = app
+        .post(
+            "/v1/chat/completions",
+            &mover_key,
+            &chat("mock-chat", "after the move"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let row = app.log_row(&request_id(&response)).await;
+    assert_eq!(row.provider_cost, Nanos(mock_chat_cost(&row)));
+    assert_eq!(row.cost, Nanos(plus_25_percent(mock_chat_cost(&row))));
+    let response = put(mover.to_string(), json!({"group": null}))
+        .await
+        .unwrap();
+    let back: Value = response.json().await.unwrap();
+    assert_eq!(back["group"], "default", "{back}");
     app.shutdown().await;
 }
 

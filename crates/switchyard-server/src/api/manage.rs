@@ -165,6 +165,53 @@ pub async fn create_user(
     ))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetGroup {
+    /// A configured price group; `null` puts the user back in the default group.
+    group: Option<String>,
+}
+
+/// `PUT /api/admin/users/{id}/group`: moves a user to another price group. Requests that
+/// arrive after the answer are priced at the new markup on this node (the snapshot is
+/// reloaded first), and on other nodes at their next refresh.
+pub async fn set_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    require_admin(&caller)?;
+    let input: SetGroup = json_body(&body)?;
+    let catalog = state.gateway.catalog();
+    if let Some(group) = &input.group {
+        known_group(catalog.price_groups(), group)?;
+    }
+    let not_found = || {
+        Reply::from(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("There is no user `{id}`."),
+        ))
+    };
+    let user_id: UserId = id.parse().map_err(|_| not_found())?;
+    let store = state.gateway.store();
+    if !store
+        .set_price_group(user_id, input.group.as_deref())
+        .await
+        .map_err(store_error)?
+    {
+        return Err(not_found());
+    }
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let user = store
+        .user_by_id(user_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    Ok(Json(user_json(&user, catalog.price_groups())))
+}
+
 pub async fn list_users(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/users/{id}/overdraft", put(billing::overdraft))
         .route("/api/admin/revenue", get(billing::revenue))
         .route("/api/admin/margin", get(margin::margin))
+        .route("/api/admin/users/{id}/group", put(manage::set_group))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
