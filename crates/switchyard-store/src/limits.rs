@@ -16,6 +16,9 @@ pub struct SpendCounter {
     pub spent: Nanos,
 }
 
+/// scope, owner, and the three limits in nanos, as selected.
+type LimitRow = (String, String, Option<i64>, Option<i64>, Option<i64>);
+
 impl Store {
     /// Sets (or, when every limit is `None`, removes) the limits of a key or user.
     pub async fn set_spend_limits(
@@ -62,7 +65,7 @@ impl Store {
 
     /// Every configured limit.
     pub async fn spend_limits(&self) -> Result<Vec<(Scope, String, SpendLimits)>, StoreError> {
-        let rows: Vec<(String, String, Option<i64>, Option<i64>, Option<i64>)> = on_pool!(&self.db, pool => {
+        let rows: Vec<LimitRow> = on_pool!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT scope, owner, total_nanos, day_nanos, month_nanos FROM spend_limits",
             )
