@@ -330,7 +330,8 @@ impl Gateway {
     ) -> Result<(), ApiError> {
         let money = &self.money;
         let enforce = money.config().prepaid;
-        let prices = route.model.prices;
+        // The caller's markup, and every output token at the dearer of output and reasoning.
+        let prices = route.hold_prices(&caller.user);
         let has_output = route.model.kind == ModelKind::Chat;
         let budget = money.budget(caller.user.id);
         let bound = |prompt: u64| {

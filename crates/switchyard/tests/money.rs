@@ -22,6 +22,7 @@ on_both_stores!(
     every_ending_resolves_its_hold_once,
     orphaned_holds_are_voided_by_the_sweeper,
     postpaid_charges_without_refusing,
+    the_hold_includes_the_callers_markup,
 );
 
 /// A model whose answer to "hi" (1 prompt token, 4 completion tokens from the mock) costs
@@ -377,5 +378,47 @@ async fn postpaid_charges_without_refusing(backend: Backend) {
     assert_eq!(response.status(), 200);
     settled(&app, user).await;
     assert_eq!(balance(&app.store, user).await, Nanos(-10_000_000));
+    app.shutdown().await;
+}
+
+/// A user in a +100 % group: the worst case doubles, so $0.06 no longer covers a request that
+/// reserves $0.05 at provider prices; $0.10 does, and the charge is $0.02.
+async fn the_hold_includes_the_callers_markup(backend: Backend) {
+    let config =
+        format!("{PRICED}\n[pricing]\n[[pricing.groups]]\nname = \"double\"\nmarkup_bps = 10000\n");
+    let app = TestApp::spawn_with(backend, &config).await;
+    let response = app
+        .post(
+            "/api/users",
+            &app.admin_key,
+            &json!({"email": "double@example.com", "group": "double"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let user: UserId = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let key = app.create_key(json!({"user_id": user.to_string()})).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.credit(user, "0.06").await;
+    let response = app
+        .post("/v1/chat/completions", &key, &cent_request())
+        .await;
+    let error = expect_error(response, 402, "insufficient_quota").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("$0.10"),
+        "{error}"
+    );
+    app.credit(user, "0.04").await;
+    let response = app
+        .post("/v1/chat/completions", &key, &cent_request())
+        .await;
+    assert_eq!(response.status(), 200);
+    settled(&app, user).await;
+    assert_eq!(balance(&app.store, user).await, Nanos(80_000_000));
     app.shutdown().await;
 }
