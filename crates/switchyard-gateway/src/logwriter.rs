@@ -130,6 +130,7 @@ async fn run(
             }
         }
         // Transfers first: a crash between the two writes loses a log row, never a charge.
+        let transfers = collapse(transfers);
         write_transfers(&store, &money, &transfers).await;
         write(&store, &logs).await;
         add_spend(&store, &logs).await;
@@ -150,6 +151,49 @@ fn gather(rx: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>, max: usize) 
         }
     }
     true
+}
+
+/// A hold whose resolution is in the same batch never needs to be open in the store: the two
+/// are written as their outcome, one posted transfer of the settled amount under the
+/// resolution's id (or nothing, for a void). Balances come out the same, the batch is applied
+/// in one transaction, and most requests end within one flush interval, so this halves the
+/// ledger rows and skips the open-hold bookkeeping on the common path.
+pub(crate) fn collapse(transfers: Vec<Transfer>) -> Vec<Transfer> {
+    use std::collections::HashMap;
+    use switchyard_core::ledger::Phase;
+    let resolved: HashMap<String, usize> = transfers
+        .iter()
+        .enumerate()
+        .filter_map(|(at, t)| t.phase.resolves().map(|p| (p.to_owned(), at)))
+        .collect();
+    let mut holds: HashMap<usize, Transfer> = HashMap::new();
+    let mut out = Vec::with_capacity(transfers.len());
+    let mut slots: Vec<Option<Transfer>> = transfers.into_iter().map(Some).collect();
+    for at in 0..slots.len() {
+        let Some(t) = slots[at].take() else { continue };
+        match (&t.phase, resolved.get(&t.id)) {
+            (Phase::Pending { .. }, Some(&later)) if later > at => {
+                holds.insert(later, t);
+            }
+            (Phase::Post { .. } | Phase::Void { .. }, _) if holds.contains_key(&at) => {
+                let Some(hold) = holds.remove(&at) else {
+                    continue;
+                };
+                let moved = t.amount.min(hold.amount);
+                if matches!(t.phase, Phase::Post { .. }) && moved > switchyard_core::Nanos::ZERO {
+                    out.push(Transfer {
+                        debit: hold.debit,
+                        credit: hold.credit,
+                        amount: moved,
+                        phase: Phase::Posted,
+                        ..t
+                    });
+                }
+            }
+            _ => out.push(t),
+        }
+    }
+    out
 }
 
 /// Applies a batch of transfers, retrying with backoff until the store takes it. A transfer the
@@ -233,6 +277,41 @@ async fn write(store: &Store, batch: &[RequestLog]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_core::ledger::{AccountId, Book};
+
+    #[test]
+    fn collapsing_a_batch_leaves_every_balance_as_it_was() {
+        let user = switchyard_core::UserId::new();
+        let (a, b, c) = (RequestId::new(), RequestId::new(), RequestId::new());
+        let batch = vec![
+            Transfer::hold(a, user, Nanos(100), 0, 1_000),
+            Transfer::hold(b, user, Nanos(100), 0, 1_000),
+            Transfer::hold(c, user, Nanos(100), 0, 1_000),
+            Transfer::settle(a, user, Nanos(30), 1),
+            Transfer::settle(b, user, Nanos::ZERO, 1),
+        ];
+        let collapsed = collapse(batch.clone());
+        // a → one posted charge, b → nothing, c stays an open hold.
+        assert_eq!(collapsed.len(), 2);
+        let (mut full, mut short) = (Book::default(), Book::default());
+        for t in &batch {
+            full.apply(t).unwrap();
+        }
+        for t in &collapsed {
+            short.apply(t).unwrap();
+        }
+        let me = AccountId::user(user);
+        assert_eq!(full.totals(&me).balance(), short.totals(&me).balance());
+        assert_eq!(full.totals(&me).available(), short.totals(&me).available());
+        assert_eq!(
+            full.totals(&AccountId::revenue()).credits_posted,
+            short.totals(&AccountId::revenue()).credits_posted
+        );
+        assert_eq!(short.open_holds().count(), 1);
+        // A settlement whose hold was written in an earlier batch is kept as it is.
+        let late = vec![Transfer::settle(c, user, Nanos(10), 2)];
+        assert_eq!(collapse(late.clone()), late);
+    }
     use switchyard_core::usage::UsageSource;
     use switchyard_core::{Nanos, RequestId};
     use switchyard_store::test_support::TestDb;

@@ -12,7 +12,8 @@
 //! per batch, in account order, so batches from different replicas cannot deadlock.
 
 use crate::{Backend, Store, StoreError};
-use std::collections::BTreeMap;
+use sqlx::QueryBuilder;
+use std::collections::{BTreeMap, HashMap};
 use switchyard_core::ledger::{
     AccountId, Applied, LedgerError, Phase, Totals, Transfer, TransferKind, same_effect,
 };
@@ -76,6 +77,9 @@ type TransferRow = (
     i64,
 );
 
+/// Ids looked up per query before a batch is applied.
+const PREFETCH_CHUNK: usize = 500;
+
 /// An account id and its four totals, as selected.
 type TotalsRow = (String, i64, i64, i64, i64);
 
@@ -100,20 +104,31 @@ impl Store {
         };
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin_with(begin).await?;
+            // Which ids exist already, in one query per chunk rather than one per transfer:
+            // on SQLite every statement is a round trip to sqlx's worker thread.
+            let mut known: HashMap<String, Transfer> = HashMap::new();
+            for chunk in transfers.chunks(PREFETCH_CHUNK) {
+                let mut query = QueryBuilder::new(concat!(
+                    "SELECT ", transfer_columns!(), " FROM transfers WHERE id IN ("
+                ));
+                let mut ids = query.separated(", ");
+                for t in chunk {
+                    ids.push_bind(t.id.as_str());
+                }
+                query.push(")");
+                let rows: Vec<TransferRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+                for row in rows {
+                    let entry = transfer_of(row)?;
+                    known.insert(entry.transfer.id.clone(), entry.transfer);
+                }
+            }
             for t in transfers {
                 if let Err(e) = t.validate() {
                     batch.results.push(Err(e));
                     continue;
                 }
-                let existing: Option<TransferRow> = sqlx::query_as(concat!(
-                    "SELECT ", transfer_columns!(), " FROM transfers WHERE id = $1"
-                ))
-                .bind(&t.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = existing {
-                    let stored = transfer_of(row)?.transfer;
-                    batch.results.push(if same_effect(&stored, t) {
+                if let Some(stored) = known.get(&t.id) {
+                    batch.results.push(if same_effect(stored, t) {
                         Ok(Applied::Duplicate)
                     } else {
                         Err(LedgerError::IdConflict(t.id.clone()))
@@ -202,6 +217,8 @@ impl Store {
                     batch.results.push(Ok(Applied::Duplicate));
                     continue;
                 }
+                // A later transfer of this batch with the same id is a replay of this one.
+                known.insert(row.id.clone(), row.clone());
                 if let Phase::Pending { expires_at } = row.phase {
                     sqlx::query(
                         "INSERT INTO open_holds (id, debit_account, credit_account, amount, expires_at) \
