@@ -168,9 +168,7 @@ pub(crate) fn collapse(transfers: Vec<Transfer>) -> Vec<Transfer> {
         .collect();
     let mut holds: HashMap<usize, Transfer> = HashMap::new();
     let mut out = Vec::with_capacity(transfers.len());
-    let mut slots: Vec<Option<Transfer>> = transfers.into_iter().map(Some).collect();
-    for at in 0..slots.len() {
-        let Some(t) = slots[at].take() else { continue };
+    for (at, t) in transfers.into_iter().enumerate() {
         match (&t.phase, resolved.get(&t.id)) {
             (Phase::Pending { .. }, Some(&later)) if later > at => {
                 holds.insert(later, t);
