@@ -19,15 +19,7 @@ on_both_stores!(
     the_limits_api_checks_input_and_ownership,
 );
 
-/// Answering "hi" costs exactly $0.01 with `max_tokens: 4`, which is also what it reserves.
-const PRICED: &str = r#"
-[[models]]
-name = "cent-chat"
-provider = "mock"
-upstream_model = "mock-gpt"
-input_usd_per_mtok = 0
-output_usd_per_mtok = 2500
-"#;
+const PRICED: &str = common::CENT_MODEL;
 
 fn cent() -> Value {
     json!({"model": "cent-chat", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})

@@ -25,16 +25,7 @@ on_both_stores!(
     the_hold_includes_the_callers_markup,
 );
 
-/// A model whose answer to "hi" (1 prompt token, 4 completion tokens from the mock) costs
-/// exactly $0.01, and which reserves $0.05 at `max_tokens: 20`.
-const PRICED: &str = r#"
-[[models]]
-name = "cent-chat"
-provider = "mock"
-upstream_model = "mock-gpt"
-input_usd_per_mtok = 0
-output_usd_per_mtok = 2500
-"#;
+const PRICED: &str = common::CENT_MODEL;
 
 fn cent_request() -> Value {
     json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})

@@ -253,8 +253,29 @@ pub async fn create_codes(
     ))
 }
 
+/// A report's UTC days, as day numbers since 1970: `from` and `to` included, by default the
+/// 30 days up to today. 400 for a malformed date or a reversed range.
+pub(super) fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), Reply> {
+    let day = |field: &str, text: &str| {
+        parse_day(text)
+            .ok_or_else(|| invalid(format!("`{field}`: `{text}` is not a date like 2026-01-31")))
+    };
+    let to = match to {
+        Some(text) => day("to", text)?,
+        None => pipeline_now_millis().div_euclid(DAY_MS),
+    };
+    let from = match from {
+        Some(text) => day("from", text)?,
+        None => to - 29,
+    };
+    if from > to {
+        return Err(invalid("`from` must not be after `to`"));
+    }
+    Ok((from, to))
+}
+
 /// The user named by a path segment, or a 404.
-async fn user_in_path(state: &AppState, id: &str) -> Result<UserId, Reply> {
+pub(super) async fn user_in_path(state: &AppState, id: &str) -> Result<UserId, Reply> {
     let not_found = || {
         Reply::from(ApiError::new(
             ErrorCode::ResourceNotFound,
@@ -365,21 +386,7 @@ pub async fn revenue(
 ) -> Result<Json<Value>, Reply> {
     let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
-    let day = |field: &str, text: &str| {
-        parse_day(text)
-            .ok_or_else(|| invalid(format!("`{field}`: `{text}` is not a date like 2026-01-31")))
-    };
-    let to = match query.to.as_deref() {
-        Some(text) => day("to", text)?,
-        None => pipeline_now_millis().div_euclid(DAY_MS),
-    };
-    let from = match query.from.as_deref() {
-        Some(text) => day("from", text)?,
-        None => to - 29,
-    };
-    if from > to {
-        return Err(invalid("`from` must not be after `to`"));
-    }
+    let (from, to) = day_range(query.from.as_deref(), query.to.as_deref())?;
     let rows = state
         .gateway
         .store()

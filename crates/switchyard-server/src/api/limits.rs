@@ -121,21 +121,7 @@ pub async fn put_key_limits(
 async fn admin_user(state: &AppState, headers: &HeaderMap, id: &str) -> Result<UserId, Reply> {
     let caller = authenticate(state, headers)?;
     require_admin(&caller)?;
-    let not_found = || {
-        Reply::from(ApiError::new(
-            ErrorCode::ResourceNotFound,
-            format!("There is no user `{id}`."),
-        ))
-    };
-    let user: UserId = id.parse().map_err(|_| not_found())?;
-    state
-        .gateway
-        .store()
-        .user_by_id(user)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
-    Ok(user)
+    super::billing::user_in_path(state, id).await
 }
 
 pub async fn get_user_limits(

@@ -3,7 +3,7 @@
 //! exact decimal USD strings, like the revenue report.
 
 use super::Reply;
-use super::billing::{format_day, money, parse_day};
+use super::billing::{format_day, money};
 use super::manage::{authenticate, require_admin, store_error};
 use crate::AppState;
 use axum::Json;
@@ -12,8 +12,6 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_core::Nanos;
-use switchyard_core::error::ErrorCode;
-use switchyard_gateway::{ApiError, pipeline_now_millis};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -27,10 +25,6 @@ pub struct MarginQuery {
     to: Option<String>,
 }
 
-fn invalid(message: String) -> Reply {
-    Reply::from(ApiError::new(ErrorCode::InvalidRequest, message))
-}
-
 pub async fn margin(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -38,21 +32,7 @@ pub async fn margin(
 ) -> Result<Json<Value>, Reply> {
     let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
-    let day = |field: &str, text: &str| {
-        parse_day(text)
-            .ok_or_else(|| invalid(format!("`{field}`: `{text}` is not a date like 2026-01-31")))
-    };
-    let to = match query.to.as_deref() {
-        Some(text) => day("to", text)?,
-        None => pipeline_now_millis().div_euclid(DAY_MS),
-    };
-    let from = match query.from.as_deref() {
-        Some(text) => day("from", text)?,
-        None => to - 29,
-    };
-    if from > to {
-        return Err(invalid("`from` must not be after `to`".to_owned()));
-    }
+    let (from, to) = super::billing::day_range(query.from.as_deref(), query.to.as_deref())?;
     let rows = state
         .gateway
         .store()

@@ -78,3 +78,15 @@ pub fn request_id(response: &reqwest::Response) -> String {
         .expect("ascii")
         .to_owned()
 }
+
+/// A model whose answer to "hi" from the mock (1 prompt token, 4 completion tokens) costs
+/// exactly $0.01: input is free, output $2,500 per million tokens ($0.0025 a token), so a
+/// request reserves $0.0025 × its `max_tokens`.
+pub const CENT_MODEL: &str = r#"
+[[models]]
+name = "cent-chat"
+provider = "mock"
+upstream_model = "mock-gpt"
+input_usd_per_mtok = 0
+output_usd_per_mtok = 2500
+"#;
