@@ -3,21 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::future::Future;
+mod common;
+
 use switchyard_core::catalog::Role;
 use switchyard_core::ledger::{AccountId, Applied, TransferKind};
 use switchyard_core::{Nanos, UserId};
-use switchyard_store::test_support::TestDb;
-use switchyard_store::{Backend, Redemption, Store, after_paid_top_up};
+use switchyard_store::{Redemption, Store, after_paid_top_up};
 
 const KEY: &[u8] = b"a server key of at least 32 bytes!!";
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(super::Backend::Sqlite, super::$name).await; } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(super::Backend::Postgres, super::$name).await; } )* }
-    };
-}
 
 both!(
     twenty_concurrent_redemptions_of_one_code_credit_once,
@@ -28,18 +21,6 @@ both!(
     adjustments_credit_and_debit_with_their_reason,
     revenue_groups_by_model_and_utc_day,
 );
-
-async fn run<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let db = TestDb::create(backend).await;
-    let store = db.store().await;
-    test(store.clone()).await;
-    assert_eq!(store.verify_ledger().await.unwrap(), Vec::<String>::new());
-    store.close().await;
-}
 
 async fn balance(store: &Store, user: UserId) -> Nanos {
     store

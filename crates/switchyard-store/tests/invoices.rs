@@ -3,19 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::future::Future;
 use switchyard_core::{Nanos, UserId};
 use switchyard_store::payments::PaidCheckout;
-use switchyard_store::test_support::TestDb;
-use switchyard_store::{Backend, Buyer, Store, TOP_UP_LINE};
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(super::Backend::Sqlite, super::$name).await; } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(super::Backend::Postgres, super::$name).await; } )* }
-    };
-}
+use switchyard_store::{Buyer, Store, TOP_UP_LINE};
 
 both!(
     fifty_concurrent_issues_number_one_to_fifty,
@@ -23,17 +16,6 @@ both!(
     pending_and_unknown_payments_get_no_invoice,
     the_buyer_is_copied_at_issue_time,
 );
-
-async fn run<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let db = TestDb::create(backend).await;
-    let store = db.store().await;
-    test(store.clone()).await;
-    store.close().await;
-}
 
 /// Records a paid checkout of `usd` for `user`; returns the payment id.
 async fn paid(store: &Store, user: UserId, n: usize, usd: &str) -> String {

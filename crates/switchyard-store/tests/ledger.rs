@@ -4,19 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use proptest::prelude::*;
-use std::future::Future;
 use switchyard_core::ledger::{AccountId, Applied, Book, LedgerError, Transfer, TransferKind};
 use switchyard_core::{Nanos, RequestId, UserId};
 use switchyard_store::test_support::TestDb;
 use switchyard_store::{Backend, Store};
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(super::Backend::Sqlite, super::$name).await; } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(super::Backend::Postgres, super::$name).await; } )* }
-    };
-}
 
 both!(
     money_moves_and_totals_match_the_transfers,
@@ -25,18 +19,6 @@ both!(
     expired_holds_are_voided_once_and_late_settlements_charge,
     history_pages_newest_first,
 );
-
-async fn run<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let db = TestDb::create(backend).await;
-    let store = db.store().await;
-    test(store.clone()).await;
-    assert_eq!(store.verify_ledger().await.unwrap(), Vec::<String>::new());
-    store.close().await;
-}
 
 fn top_up(id: &str, user: UserId, amount: i64) -> Transfer {
     Transfer::posted(
