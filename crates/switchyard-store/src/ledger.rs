@@ -77,6 +77,24 @@ type TransferRow = (
     i64,
 );
 
+/// A posted transfer waiting for the batch's multi-row insert: where its result goes, the row,
+/// how it moves the totals, and what it will have done if inserted.
+type Deferred = (usize, Transfer, Vec<(AccountId, Delta)>, Applied);
+
+/// Posted transfers written per multi-row statement (11 binds each).
+const INSERT_CHUNK: usize = 500;
+
+/// Adds a transfer's movements to the batch's per-account deltas.
+fn add_moves(deltas: &mut BTreeMap<AccountId, Delta>, moves: Vec<(AccountId, Delta)>) {
+    for (account, d) in moves {
+        let total = deltas.entry(account).or_default();
+        total.debits_pending += d.debits_pending;
+        total.credits_pending += d.credits_pending;
+        total.debits_posted += d.debits_posted;
+        total.credits_posted += d.credits_posted;
+    }
+}
+
 /// Ids looked up per query before a batch is applied.
 const PREFETCH_CHUNK: usize = 500;
 
@@ -122,6 +140,8 @@ impl Store {
                     known.insert(entry.transfer.id.clone(), entry.transfer);
                 }
             }
+            let mut deferred: Vec<Deferred> = Vec::new();
+            let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
             for t in transfers {
                 if let Err(e) = t.validate() {
                     batch.results.push(Err(e));
@@ -192,6 +212,14 @@ impl Store {
                     Phase::Pending { expires_at } => Some(expires_at),
                     _ => None,
                 };
+                if matches!(row.phase, Phase::Posted) {
+                    // Posted transfers touch no hold: they are written together after the loop,
+                    // many rows per statement. The result is filled in then.
+                    known.insert(row.id.clone(), row.clone());
+                    deferred.push((batch.results.len(), row, moves, applied));
+                    batch.results.push(Ok(Applied::Duplicate));
+                    continue;
+                }
                 let inserted = sqlx::query(
                     "INSERT INTO transfers (id, debit_account, credit_account, amount, kind, phase, \
                      pending_id, expires_at, reference, memo, created_at) \
@@ -232,14 +260,38 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                for (account, d) in moves {
-                    let total = deltas.entry(account).or_default();
-                    total.debits_pending += d.debits_pending;
-                    total.credits_pending += d.credits_pending;
-                    total.debits_posted += d.debits_posted;
-                    total.credits_posted += d.credits_posted;
-                }
+                add_moves(&mut deltas, moves);
                 batch.results.push(Ok(applied));
+            }
+            for chunk in deferred.chunks(INSERT_CHUNK) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO transfers (id, debit_account, credit_account, amount, kind, phase, \
+                     pending_id, expires_at, reference, memo, created_at) ",
+                );
+                insert.push_values(chunk, |mut values, (_, row, _, _)| {
+                    values
+                        .push_bind(row.id.as_str())
+                        .push_bind(row.debit.as_str())
+                        .push_bind(row.credit.as_str())
+                        .push_bind(row.amount.0)
+                        .push_bind(row.kind.as_str())
+                        .push_bind(row.phase.name())
+                        .push_bind(None::<String>)
+                        .push_bind(None::<i64>)
+                        .push_bind(row.reference.as_deref())
+                        .push_bind(row.memo.as_deref())
+                        .push_bind(row.created_at);
+                });
+                insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                let ids: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                inserted.extend(ids.into_iter().map(|(id,)| id));
+            }
+            for (at, row, moves, applied) in deferred {
+                // Not inserted: another writer committed this id since we looked; it did the work.
+                if inserted.contains(&row.id) {
+                    add_moves(&mut deltas, moves);
+                    batch.results[at] = Ok(applied);
+                }
             }
             // BTreeMap order: every writer updates accounts in the same order.
             let now = transfers.iter().map(|t| t.created_at).max().unwrap_or(0);
