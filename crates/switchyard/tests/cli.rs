@@ -48,11 +48,17 @@ struct Server {
 /// Starts `switchyard serve` in `dir` on a free port and waits until it listens. With
 /// `expect_banner`, also reads the first-start banner from stdout.
 fn serve(dir: &Path, expect_banner: bool) -> Server {
+    serve_with(dir, expect_banner, &[])
+}
+
+/// [`serve`] with extra environment (configuration overrides).
+fn serve_with(dir: &Path, expect_banner: bool, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
         .env("SWITCHYARD_LISTEN", "127.0.0.1:0")
         .env("SWITCHYARD_LOG", "debug")
+        .envs(env.iter().copied())
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -318,4 +324,101 @@ async fn operator_verbs_print_machine_readable_results() {
         String::from_utf8_lossy(&output.stderr).contains("providers[0] (`x`).base_url is required")
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// M3's crash case on the real binary: SIGKILL mid-stream leaves the request's hold open in
+/// the store; the next start sweeps it once its TTL has passed, and the ledger stays sound.
+/// (The interrupted request goes uncharged: docs/money.md, "What a crash can lose".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_left_by_a_killed_gateway_is_voided_on_restart() {
+    use futures_util::StreamExt;
+    let dir = temp_dir("crash");
+    let env: &[(&str, &str)] = &[
+        ("SWITCHYARD_DEMO_WORD_DELAY_MS", "100"),
+        ("SWITCHYARD_LOG_FLUSH_MS", "20"),
+        ("SWITCHYARD_TIMEOUTS_TOTAL_MS", "2000"),
+        ("SWITCHYARD_BILLING_HOLD_TTL_MS", "2500"),
+    ];
+    let server = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        let env = env.to_vec();
+        move || serve_with(&dir, true, &env)
+    })
+    .await
+    .unwrap();
+    let key = server
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sk-sy-"))
+        .expect("the key is printed")
+        .to_owned();
+    let body = json!({"model": "demo-chat", "stream": true, "max_tokens": 200,
+        "messages": [{"role": "user", "content": "tell me a long story"}]});
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    // The hold is written within a few flush intervals.
+    let url = format!(
+        "sqlite://{}",
+        dir.join("switchyard-data/switchyard.db").display()
+    );
+    let store = Store::connect(&url).await.unwrap();
+    let mut open = Vec::new();
+    for _ in 0..100 {
+        open = store.open_holds(None, None, 10).await.unwrap();
+        if !open.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(open.len(), 1, "the streaming request holds its worst case");
+    let mut server = server;
+    let status = Command::new("kill")
+        .args(["-KILL", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server.child.wait().unwrap();
+    drop(stream);
+    assert_eq!(
+        store.open_holds(None, None, 10).await.unwrap().len(),
+        1,
+        "a crash resolves nothing"
+    );
+    // Restart once the hold has expired: start-up sweeps it.
+    let expires_at = open[0].expires_at;
+    let now = switchyard_gateway::pipeline_now_millis();
+    if expires_at > now {
+        tokio::time::sleep(Duration::from_millis((expires_at - now + 50) as u64)).await;
+    }
+    let restarted = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        let env = env.to_vec();
+        move || serve_with(&dir, false, &env)
+    })
+    .await
+    .unwrap();
+    assert!(
+        store.open_holds(None, None, 10).await.unwrap().is_empty(),
+        "voided at start-up"
+    );
+    assert_eq!(store.verify_ledger().await.unwrap(), Vec::<String>::new());
+    let accounts = store.user_accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        accounts[0].1.totals.balance(),
+        switchyard_core::Nanos::from_usd(5),
+        "the welcome credit, nothing charged"
+    );
+    store.close().await;
+    tokio::task::spawn_blocking(move || restarted.terminate())
+        .await
+        .unwrap();
 }
