@@ -8,7 +8,7 @@
 //! `new_user_credit_claims`, which holds only HMAC-SHA-256(server key, email) and outlives the
 //! account (DESIGN.md §4).
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use switchyard_core::ledger::{AccountId, Applied, LedgerError, Transfer, TransferKind};
 use switchyard_core::{Nanos, UserId, key};
 use uuid::Uuid;
@@ -184,13 +184,8 @@ impl Store {
             return Ok(Redemption::Unknown);
         };
         let hash = hex(&key::hash(server_key, &code));
-        // SQLite: take the write lock at BEGIN, as `apply_transfers` does.
-        let begin = match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
         on_pool!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = pool.begin_with(self.begin_write()).await?;
             let claimed: Option<(String, i64)> = sqlx::query_as(
                 "UPDATE redemption_codes SET redeemed_by = $2, redeemed_at = $3 \
                  WHERE hash = $1 AND redeemed_at IS NULL AND (expires_at IS NULL OR expires_at > $3) \
@@ -259,12 +254,8 @@ impl Store {
             now,
         )
         .with_memo("new-user credit");
-        let begin = match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
         on_pool!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = pool.begin_with(self.begin_write()).await?;
             let claimed = sqlx::query(
                 "INSERT INTO new_user_credit_claims (email_hmac, claimed_at) VALUES ($1, $2) \
                  ON CONFLICT (email_hmac) DO NOTHING",

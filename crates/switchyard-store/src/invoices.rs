@@ -10,7 +10,7 @@
 //! **Invariant:** an invoice never changes after issue. The buyer's details are copied from the
 //! profile when it is issued; a later profile edit affects only later invoices.
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use serde_json::{Value, json};
 use switchyard_core::{Nanos, UserId};
 
@@ -150,15 +150,9 @@ impl Store {
         payment_id: &str,
         now: i64,
     ) -> Result<Option<Invoice>, StoreError> {
-        // SQLite: take the write lock at BEGIN, or two issuers that both read first could not
-        // upgrade to writers (SQLITE_BUSY, which the busy timeout does not cover).
-        let begin = match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
         let id = format!("inv_{}", uuid::Uuid::now_v7().simple());
         on_pool!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = pool.begin_with(self.begin_write()).await?;
             let existing: Option<i64> =
                 sqlx::query_scalar("SELECT number FROM invoices WHERE payment_id = $1")
                     .bind(payment_id)

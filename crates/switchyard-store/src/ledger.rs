@@ -11,7 +11,7 @@
 //! insert of one id is ignored by `ON CONFLICT`. Account totals are updated once per account
 //! per batch, in account order, so batches from different replicas cannot deadlock.
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use sqlx::QueryBuilder;
 use std::collections::{BTreeMap, HashMap};
 use switchyard_core::ledger::{
@@ -114,14 +114,8 @@ impl Store {
     pub async fn apply_transfers(&self, transfers: &[Transfer]) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
         let mut deltas: BTreeMap<AccountId, Delta> = BTreeMap::new();
-        // SQLite: take the write lock at BEGIN. A deferred transaction that reads first cannot
-        // upgrade once another writer committed (SQLITE_BUSY, not covered by the busy timeout).
-        let begin = match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
         on_pool!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = pool.begin_with(self.begin_write()).await?;
             // Which ids exist already, in one query per chunk rather than one per transfer:
             // on SQLite every statement is a round trip to sqlx's worker thread.
             let mut known: HashMap<String, Transfer> = HashMap::new();

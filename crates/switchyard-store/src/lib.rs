@@ -81,6 +81,16 @@ impl Store {
         }
     }
 
+    /// The statement that opens a transaction which may read before it writes. On SQLite it
+    /// takes the write lock at once: a deferred transaction that has read cannot upgrade once
+    /// another writer committed (SQLITE_BUSY, which the busy timeout does not cover).
+    pub(crate) fn begin_write(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+
     /// Closes every connection and waits for them to finish. Clones of this store fail their
     /// next query afterwards; call it once, at shutdown.
     pub async fn close(&self) {

@@ -2,7 +2,7 @@
 //! The gateway enforces limits from memory; this is where limits are kept and where spending
 //! is added up (in batches, by the request writer) so a restart or another replica sees it.
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use std::collections::BTreeMap;
 use switchyard_core::Nanos;
 use switchyard_core::limits::{Scope, SpendLimits};
@@ -100,12 +100,8 @@ impl Store {
         if sums.is_empty() {
             return Ok(());
         }
-        let begin = match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
         on_pool!(&self.db, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = pool.begin_with(self.begin_write()).await?;
             for ((scope, owner, period), amount) in &sums {
                 sqlx::query(
                     "INSERT INTO spend_counters (scope, owner, period, spent_nanos) VALUES ($1, $2, $3, $4) \
