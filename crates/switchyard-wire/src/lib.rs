@@ -6,6 +6,10 @@
 //! JSON slices, lets the gateway rewrite `model` and `stream_options`, and writes the rest back
 //! byte for byte.
 
+pub mod anthropic;
 pub mod fields;
+pub mod gemini;
+pub mod neutral;
 pub mod openai;
+pub mod responses;
 pub mod sse;

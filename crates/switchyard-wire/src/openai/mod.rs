@@ -2,6 +2,7 @@
 //!
 //! Only what the gateway must *read* is typed here; everything else passes through as raw JSON.
 
+pub mod chat;
 pub mod error;
 pub mod request;
 pub mod stream;

@@ -1,0 +1,1 @@
+//! Anthropic Messages: to and from the neutral form. (In progress.)

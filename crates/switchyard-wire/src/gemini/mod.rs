@@ -1,0 +1,1 @@
+//! Gemini generateContent: to and from the neutral form. (In progress.)

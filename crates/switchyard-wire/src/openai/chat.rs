@@ -1,0 +1,1 @@
+//! OpenAI Chat Completions: to and from the neutral form. (In progress.)

@@ -1,0 +1,1 @@
+//! The OpenAI Responses API: to and from the neutral form. (In progress.)
