@@ -1,1 +1,0 @@
-//! OpenAI Chat Completions: to and from the neutral form. (In progress.)
