@@ -5,6 +5,8 @@
 //! The model is not part of the body: the caller puts it in the URL.
 
 mod decode;
+#[cfg(test)]
+mod decode_tests;
 mod error;
 #[cfg(test)]
 mod proptests;

@@ -101,10 +101,16 @@ fn encode_part(part: &Part, names: &std::collections::HashMap<&str, &str>) -> Op
                 "functionCall".into(),
                 json!({ "name": call.name, "args": neutral::arguments_object(&call.arguments) }),
             );
+            // A client decoder splits a signature out of the id (`neutral::split_tool_id`); one
+            // still folded into the id is recovered here, since Gemini 3 rejects a call without it.
+            let signature = call
+                .signature
+                .clone()
+                .or_else(|| neutral::split_tool_id(&call.id).1);
             if let Some(Signature {
                 vendor: Vendor::Gemini,
                 value,
-            }) = &call.signature
+            }) = signature
             {
                 part.insert("thoughtSignature".into(), json!(value));
             }
