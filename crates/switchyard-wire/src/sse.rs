@@ -175,6 +175,57 @@ mod tests {
         assert_eq!(events[1].data.as_deref(), Some("partial"));
     }
 
+    /// An event as a server might write it.
+    #[derive(Debug, Clone)]
+    struct GeneratedEvent {
+        name: Option<String>,
+        data: Vec<String>,
+        comment: Option<String>,
+        crlf: bool,
+    }
+
+    impl GeneratedEvent {
+        fn render(&self) -> String {
+            let eol = if self.crlf { "\r\n" } else { "\n" };
+            let mut out = String::new();
+            if let Some(comment) = &self.comment {
+                out.push_str(&format!(":{comment}{eol}"));
+            }
+            if let Some(name) = &self.name {
+                out.push_str(&format!("event: {name}{eol}"));
+            }
+            for line in &self.data {
+                out.push_str(&format!("data: {line}{eol}"));
+            }
+            out.push_str(eol);
+            out
+        }
+
+        fn expected(&self) -> (Option<String>, Option<String>) {
+            let data = (!self.data.is_empty()).then(|| self.data.join("\n"));
+            (self.name.clone(), data)
+        }
+    }
+
+    fn generated_event() -> impl Strategy<Value = GeneratedEvent> {
+        (
+            prop::option::of("[a-z_]{1,12}"),
+            prop::collection::vec("[^\r\n]{0,16}", 0..4),
+            prop::option::of("[^\r\n]{0,12}"),
+            any::<bool>(),
+        )
+            .prop_map(|(name, data, comment, crlf)| GeneratedEvent {
+                name,
+                data,
+                comment,
+                crlf,
+            })
+            // An event with no line at all would be a lone blank line, which is no event.
+            .prop_filter("an event has a line", |e| {
+                e.name.is_some() || !e.data.is_empty() || e.comment.is_some()
+            })
+    }
+
     proptest! {
         /// However the bytes are cut into pieces, the same events come out.
         #[test]
@@ -189,6 +240,30 @@ mod tests {
             pieces.push(&stream[last..]);
             let cut = all_events(&pieces);
             prop_assert_eq!(whole, cut);
+        }
+
+        /// Generated events (names, multi-line data, comments, LF or CRLF) all come out, in
+        /// order and unchanged, whatever the piece boundaries.
+        #[test]
+        fn no_event_is_lost(
+            events in prop::collection::vec(generated_event(), 0..12),
+            cuts in prop::collection::vec(any::<usize>(), 0..16),
+        ) {
+            let mut stream = Vec::new();
+            for event in &events {
+                stream.extend_from_slice(event.render().as_bytes());
+            }
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            points.sort_unstable();
+            let mut pieces = vec![];
+            let mut last = 0;
+            for p in points { pieces.push(&stream[last..p]); last = p; }
+            pieces.push(&stream[last..]);
+            let got: Vec<(Option<String>, Option<String>)> =
+                all_events(&pieces).into_iter().map(|e| (e.name, e.data)).collect();
+            let want: Vec<(Option<String>, Option<String>)> =
+                events.iter().map(GeneratedEvent::expected).collect();
+            prop_assert_eq!(got, want);
         }
 
         #[test]
