@@ -85,25 +85,26 @@ const QUOTE_LIMIT: usize = 200;
 /// Cloudflare 413 HTML page, an empty body) still yields a kind from the status and a message
 /// quoting the start of the body.
 pub fn decode_error(status: u16, body: &[u8]) -> ErrorInfo {
-    decode_json(body).unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        let quoted: String = text.chars().take(QUOTE_LIMIT).collect();
-        let message = if quoted.is_empty() {
-            format!("the upstream answered HTTP {status} with no error details")
-        } else if status == 413 {
-            format!("the request is too large for the upstream (HTTP 413): {quoted}")
-        } else {
-            format!("the upstream answered HTTP {status}: {quoted}")
-        };
-        ErrorInfo {
-            kind: ErrorKind::from_status(status),
-            message,
-            param: None,
-            code: (status == 413).then(|| "request_too_large".to_owned()),
-        }
-    })
-    .with_status_fallback(status)
+    decode_json(body)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let quoted: String = text.chars().take(QUOTE_LIMIT).collect();
+            let message = if quoted.is_empty() {
+                format!("the upstream answered HTTP {status} with no error details")
+            } else if status == 413 {
+                format!("the request is too large for the upstream (HTTP 413): {quoted}")
+            } else {
+                format!("the upstream answered HTTP {status}: {quoted}")
+            };
+            ErrorInfo {
+                kind: ErrorKind::from_status(status),
+                message,
+                param: None,
+                code: (status == 413).then(|| "request_too_large".to_owned()),
+            }
+        })
+        .with_status_fallback(status)
 }
 
 /// The info an Anthropic-shaped body gives; `None` for anything else.
@@ -135,7 +136,9 @@ impl StatusFallback for ErrorInfo {
     /// An unknown or missing `error.type` defers to the HTTP status; an empty message says
     /// what little is known.
     fn with_status_fallback(mut self, status: u16) -> ErrorInfo {
-        if self.code.as_deref().and_then(kind_of).is_none() && self.code.as_deref() != Some("request_too_large") {
+        if self.code.as_deref().and_then(kind_of).is_none()
+            && self.code.as_deref() != Some("request_too_large")
+        {
             self.kind = ErrorKind::from_status(status);
         }
         if self.message.is_empty() {
@@ -160,9 +163,16 @@ mod tests {
 
     #[test]
     fn tolerates_html_and_empty_bodies() {
-        let info = decode_error(413, b"<html><body>413 Request Entity Too Large</body></html>");
+        let info = decode_error(
+            413,
+            b"<html><body>413 Request Entity Too Large</body></html>",
+        );
         assert_eq!(info.kind, ErrorKind::InvalidRequest);
-        assert!(info.message.contains("413 Request Entity Too Large"), "{}", info.message);
+        assert!(
+            info.message.contains("413 Request Entity Too Large"),
+            "{}",
+            info.message
+        );
         assert_eq!(info.code.as_deref(), Some("request_too_large"));
         let info = decode_error(502, b"");
         assert_eq!(info.kind, ErrorKind::Server);

@@ -27,3 +27,7 @@ pub use usage::{Reported, WireUsage, usage_of_response};
 
 #[cfg(test)]
 mod request_tests;
+#[cfg(test)]
+mod roundtrip_tests;
+#[cfg(test)]
+mod stream_tests;

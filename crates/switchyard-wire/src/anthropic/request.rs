@@ -6,8 +6,8 @@
 
 use super::thinking;
 use crate::neutral::{
-    ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Thinking, Tool,
-    ToolCall, ToolChoice, ToolResult, invalid, push_part, split_tool_id,
+    ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Thinking, Tool, ToolCall,
+    ToolChoice, ToolResult, invalid, push_part, split_tool_id,
 };
 use crate::openai::RequestError;
 use serde_json::{Map, Value};
@@ -472,7 +472,10 @@ fn output_format(config: &Map<String, Value>) -> Result<Option<ResponseFormat>, 
 /// The neutral name of an Anthropic output schema, which has none.
 pub const SCHEMA_NAME: &str = "response";
 
-fn reasoning(value: Option<&Value>, effort: Option<String>) -> Result<Option<Reasoning>, RequestError> {
+fn reasoning(
+    value: Option<&Value>,
+    effort: Option<String>,
+) -> Result<Option<Reasoning>, RequestError> {
     let budget = match value {
         None | Some(Value::Null) => None,
         Some(thinking) => match thinking.get("type").and_then(Value::as_str) {

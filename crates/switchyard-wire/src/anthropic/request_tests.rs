@@ -73,12 +73,18 @@ fn malformed_bodies_and_fields_are_named() {
     );
     let err = decode_err(base(json!([{"role": "system", "content": "x"}])));
     assert_eq!(err.param.as_deref(), Some("messages[0].role"));
-    let err = decode_err(base(json!([{"role": "user", "content": [{"type": "document"}]}])));
+    let err = decode_err(base(
+        json!([{"role": "user", "content": [{"type": "document"}]}]),
+    ));
     assert_eq!(err.param.as_deref(), Some("messages[0].content[0].type"));
     let err = decode_err(base(
         json!([{"role": "user", "content": [{"type": "tool_use", "id": "a", "name": "f", "input": {}}]}]),
     ));
-    assert!(err.message.contains("assistant messages"), "{}", err.message);
+    assert!(
+        err.message.contains("assistant messages"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -171,7 +177,8 @@ fn parameters_map() {
     body["top_k"] = json!(40);
     body["metadata"] = json!({"user_id": "u-1"});
     body["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
-    body["output_config"] = json!({"format": {"type": "json_schema", "schema": {"type": "object"}}});
+    body["output_config"] =
+        json!({"format": {"type": "json_schema", "schema": {"type": "object"}}});
     let request = decode(body);
     assert_eq!(request.tool_choice, Some(ToolChoice::Required));
     assert_eq!(request.parallel_tool_calls, Some(false));
@@ -347,7 +354,10 @@ fn encode_leaves_room_beyond_the_thinking_budget() {
     };
     let body = encode(&request);
     assert_eq!(body["max_tokens"], 2048 + 4096);
-    assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 2048}));
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
     assert_eq!(body["stream"], true);
     request.reasoning = Some(Reasoning {
         effort: Some("minimal".into()),

@@ -80,7 +80,10 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
 }
 
 /// Anthropic's `stop_reason` (and `stop_sequence`) as a neutral finish reason.
-pub(crate) fn finish_reason(stop_reason: Option<&str>, stop_sequence: Option<&str>) -> FinishReason {
+pub(crate) fn finish_reason(
+    stop_reason: Option<&str>,
+    stop_sequence: Option<&str>,
+) -> FinishReason {
     match stop_reason {
         Some("stop_sequence") => FinishReason::StopSequence(stop_sequence.map(str::to_owned)),
         Some("max_tokens" | "model_context_window_exceeded") => FinishReason::Length,

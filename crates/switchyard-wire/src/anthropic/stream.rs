@@ -8,8 +8,8 @@
 //! [`StreamEvent::Usage`] with everything known after each of them, so a stream cut short still
 //! reports its input tokens; the last one is the total.
 
-use super::response::finish_reason;
 use super::error::in_band;
+use super::response::finish_reason;
 use super::thinking;
 use super::usage::WireUsage;
 use crate::neutral::{self, StreamEvent};

@@ -183,7 +183,12 @@ impl StreamEncoder {
     }
 
     fn delta(&self, index: u32, delta: BlockDelta<'_>, out: &mut BytesMut) {
-        frame(out, "content_block_delta", Some(index), &DeltaBody { delta });
+        frame(
+            out,
+            "content_block_delta",
+            Some(index),
+            &DeltaBody { delta },
+        );
     }
 
     fn end(&mut self, out: &mut BytesMut) {
