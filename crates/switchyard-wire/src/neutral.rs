@@ -424,7 +424,7 @@ pub fn split_tool_id(id: &str) -> (String, Option<Signature>) {
             c => c,
         })
         .collect();
-    while value.len() % 4 != 0 {
+    while !value.len().is_multiple_of(4) {
         value.push('=');
     }
     (
