@@ -8,8 +8,29 @@
 use super::response::{completion_id, usage_json};
 use crate::neutral::{self, ErrorInfo, StreamEvent};
 use bytes::BytesMut;
+use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_core::Usage;
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: Vec<Choice<'a>>,
+    /// Absent (`None`), `null` (`Some(None)`) or the usage object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<Value>>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    delta: Value,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
 
 /// Writes one response's stream. Create one per response.
 #[derive(Debug)]
@@ -45,25 +66,35 @@ impl StreamEncoder {
         }
     }
 
-    fn frame(out: &mut BytesMut, value: &Value) {
+    fn frame(out: &mut BytesMut, value: &impl Serialize) {
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(&serde_json::to_vec(value).unwrap_or_default());
         out.extend_from_slice(b"\n\n");
     }
 
-    /// A chunk with one choice carrying `delta`.
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut BytesMut) {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
-        }
+    /// A chunk in OpenAI's field order; `usage` is `null` in every chunk but the usage chunk
+    /// when the client asked for usage, and absent otherwise.
+    fn write(&self, choices: Vec<Choice<'_>>, usage: Option<Value>, out: &mut BytesMut) {
+        let chunk = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage: self.include_usage.then_some(usage),
+        };
         Self::frame(out, &chunk);
+    }
+
+    /// A chunk with one choice carrying `delta`.
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>, out: &mut BytesMut) {
+        let choice = Choice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason,
+        };
+        self.write(vec![choice], None, out);
     }
 
     /// The role chunk, if it has not been sent (an upstream may skip `Start`).
@@ -93,15 +124,7 @@ impl StreamEncoder {
         if self.include_usage
             && let Some(usage) = &self.usage
         {
-            let chunk = json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": usage_json(usage),
-            });
-            Self::frame(out, &chunk);
+            self.write(Vec::new(), Some(usage_json(usage)), out);
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
         self.closed = true;
