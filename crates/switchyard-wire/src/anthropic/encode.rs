@@ -20,6 +20,9 @@ pub const JSON_OBJECT_INSTRUCTION: &str =
 /// Anthropic's ceiling for `temperature` (OpenAI allows up to 2).
 const MAX_TEMPERATURE: f64 = 1.0;
 
+/// The lowest `top_p` Anthropic accepts with thinking on.
+const THINKING_MIN_TOP_P: f64 = 0.95;
+
 /// The request body for an Anthropic upstream. `upstream_model` replaces the client's model
 /// name; `default_max_tokens` is sent when the client gave no limit (Anthropic requires one).
 pub fn encode_request(
@@ -29,7 +32,13 @@ pub fn encode_request(
 ) -> Vec<u8> {
     let mut body = Map::new();
     body.insert("model".into(), json!(upstream_model));
-    let budget = request.reasoning.as_ref().and_then(|r| r.budget_tokens);
+    // Anthropic refuses thinking together with a forced tool choice, so forcing wins.
+    let forced = matches!(
+        request.tool_choice,
+        Some(ToolChoice::Required | ToolChoice::Tool(_))
+    );
+    let thinking = request.reasoning.as_ref().filter(|_| !forced);
+    let budget = thinking.and_then(|r| r.budget_tokens);
     let mut max_tokens = request.max_tokens.unwrap_or(default_max_tokens);
     if let Some(budget) = budget
         && max_tokens <= budget
@@ -42,13 +51,19 @@ pub fn encode_request(
         body.insert("system".into(), system);
     }
     body.insert("messages".into(), Value::Array(messages(&request.messages)));
-    if let Some(t) = request.temperature {
+    // With thinking on, Anthropic rejects any temperature or top_k and a top_p below 0.95.
+    if let Some(t) = request.temperature.filter(|_| thinking.is_none()) {
         body.insert("temperature".into(), json!(t.clamp(0.0, MAX_TEMPERATURE)));
     }
     if let Some(p) = request.top_p {
+        let p = if thinking.is_some() {
+            p.max(THINKING_MIN_TOP_P)
+        } else {
+            p
+        };
         body.insert("top_p".into(), json!(p));
     }
-    if let Some(k) = request.top_k {
+    if let Some(k) = request.top_k.filter(|_| thinking.is_none()) {
         body.insert("top_k".into(), json!(k));
     }
     if !request.stop.is_empty() {
@@ -87,11 +102,11 @@ pub fn encode_request(
         body.insert("metadata".into(), json!({"user_id": user}));
     }
     let mut output_config = Map::new();
-    if let Some(reasoning) = &request.reasoning {
+    if let Some(reasoning) = thinking {
         body.insert("thinking".into(), thinking_config(reasoning));
-        if let Some(effort) = &reasoning.effort {
-            output_config.insert("effort".into(), json!(anthropic_effort(effort)));
-        }
+    }
+    if let Some(effort) = request.reasoning.as_ref().and_then(|r| r.effort.as_ref()) {
+        output_config.insert("effort".into(), json!(anthropic_effort(effort)));
     }
     if let Some(ResponseFormat::JsonSchema { schema, .. }) = &request.response_format {
         output_config.insert(

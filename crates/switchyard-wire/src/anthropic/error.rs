@@ -83,28 +83,40 @@ const QUOTE_LIMIT: usize = 200;
 
 /// Reads an Anthropic upstream's error body. Anything that is not Anthropic's JSON shape (a
 /// Cloudflare 413 HTML page, an empty body) still yields a kind from the status and a message
-/// quoting the start of the body.
+/// quoting what the body says. An unknown `error.type` also defers to the status.
 pub fn decode_error(status: u16, body: &[u8]) -> ErrorInfo {
-    decode_json(body)
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let quoted: String = text.chars().take(QUOTE_LIMIT).collect();
-            let message = if quoted.is_empty() {
-                format!("the upstream answered HTTP {status} with no error details")
-            } else if status == 413 {
-                format!("the request is too large for the upstream (HTTP 413): {quoted}")
-            } else {
-                format!("the upstream answered HTTP {status}: {quoted}")
-            };
-            ErrorInfo {
-                kind: ErrorKind::from_status(status),
-                message,
-                param: None,
-                code: (status == 413).then(|| "request_too_large".to_owned()),
-            }
-        })
-        .with_status_fallback(status)
+    let Some(mut info) = decode_json(body) else {
+        return ErrorInfo {
+            kind: ErrorKind::from_status(status),
+            message: describe_text(status, body),
+            param: None,
+            code: (status == 413).then(|| "request_too_large".to_owned()),
+        };
+    };
+    if info.code.as_deref().and_then(kind_of).is_none() {
+        info.kind = ErrorKind::from_status(status);
+    }
+    if info.message.is_empty() {
+        info.message = format!("the upstream answered HTTP {status} with no error message");
+    }
+    info
+}
+
+/// A message for an error body that is not Anthropic's JSON: an HTML page's `<title>`, else
+/// the start of the text with its whitespace collapsed.
+fn describe_text(status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let title = text
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| title);
+    let words: Vec<&str> = title.unwrap_or(&text).split_whitespace().collect();
+    let quoted: String = words.join(" ").chars().take(QUOTE_LIMIT).collect();
+    match (quoted.is_empty(), status) {
+        (true, _) => format!("the upstream answered HTTP {status} with no error details"),
+        (false, 413) => format!("the request is too large for the upstream ({quoted})"),
+        (false, _) => format!("the upstream answered HTTP {status}: {quoted}"),
+    }
 }
 
 /// The info an Anthropic-shaped body gives; `None` for anything else.
@@ -120,32 +132,12 @@ fn decode_json(body: &[u8]) -> Option<ErrorInfo> {
         _ => return None,
     };
     Some(ErrorInfo {
-        // Filled in by `with_status_fallback` when the type is unknown.
+        // Replaced by the status's kind when the type is unknown.
         kind: kind_text.and_then(kind_of).unwrap_or(ErrorKind::Server),
         message: message.unwrap_or_default().to_owned(),
         param: None,
         code: kind_text.map(str::to_owned),
     })
-}
-
-trait StatusFallback {
-    fn with_status_fallback(self, status: u16) -> ErrorInfo;
-}
-
-impl StatusFallback for ErrorInfo {
-    /// An unknown or missing `error.type` defers to the HTTP status; an empty message says
-    /// what little is known.
-    fn with_status_fallback(mut self, status: u16) -> ErrorInfo {
-        if self.code.as_deref().and_then(kind_of).is_none()
-            && self.code.as_deref() != Some("request_too_large")
-        {
-            self.kind = ErrorKind::from_status(status);
-        }
-        if self.message.is_empty() {
-            self.message = format!("the upstream answered HTTP {status} with no error message");
-        }
-        self
-    }
 }
 
 #[cfg(test)]
@@ -165,13 +157,12 @@ mod tests {
     fn tolerates_html_and_empty_bodies() {
         let info = decode_error(
             413,
-            b"<html><body>413 Request Entity Too Large</body></html>",
+            b"<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>",
         );
         assert_eq!(info.kind, ErrorKind::InvalidRequest);
-        assert!(
-            info.message.contains("413 Request Entity Too Large"),
-            "{}",
-            info.message
+        assert_eq!(
+            info.message,
+            "the request is too large for the upstream (413 Request Entity Too Large)"
         );
         assert_eq!(info.code.as_deref(), Some("request_too_large"));
         let info = decode_error(502, b"");

@@ -387,3 +387,28 @@ fn encode_images_as_sources() {
         ])
     );
 }
+
+#[test]
+fn encode_obeys_anthropic_thinking_rules() {
+    let mut request = ChatRequest {
+        messages: vec![user(vec![Part::Text("a".into())])],
+        temperature: Some(0.3),
+        top_p: Some(0.5),
+        top_k: Some(5),
+        reasoning: Some(Reasoning {
+            effort: None,
+            budget_tokens: Some(1024),
+        }),
+        ..ChatRequest::default()
+    };
+    let body = encode(&request);
+    assert!(body.get("temperature").is_none() && body.get("top_k").is_none());
+    assert_eq!(body["top_p"], 0.95);
+    assert_eq!(body["thinking"]["type"], "enabled");
+    // A forced tool choice wins over thinking, and sampling passes as asked.
+    request.tool_choice = Some(ToolChoice::Required);
+    let body = encode(&request);
+    assert!(body.get("thinking").is_none());
+    assert_eq!(body["temperature"], 0.3);
+    assert_eq!(body["top_k"], 5);
+}

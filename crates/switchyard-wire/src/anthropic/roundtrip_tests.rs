@@ -172,6 +172,15 @@ prop_compose! {
         json_schema in any::<bool>(),
         user in prop::option::of("[a-z0-9-]{1,10}"),
     ) -> ChatRequest {
+        // Anthropic's thinking rules: no forced tool, no temperature or top_k, top_p ≥ 0.95.
+        let thinking = reasoning.is_some();
+        let tool_choice = match tool_choice {
+            Some(ToolChoice::Required | ToolChoice::Tool(_)) if thinking => Some(ToolChoice::Auto),
+            other => other,
+        };
+        let temperature = temperature.filter(|_| !thinking);
+        let top_k = top_k.filter(|_| !thinking);
+        let top_p = top_p.map(|p| if thinking { p.max(0.95) } else { p });
         ChatRequest {
             model,
             system,

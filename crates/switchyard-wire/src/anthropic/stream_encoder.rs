@@ -6,7 +6,8 @@
 //! cumulative usage, then `message_stop`. Usage from most upstreams arrives after the finish
 //! reason (OpenAI's usage chunk), so the encoder closes the open block on `Finish` but holds
 //! `message_delta` until `End`, when the usage is known. Input and cache counts go in
-//! `message_delta.usage` too, because `message_start` is sent before anyone knows them.
+//! `message_delta.usage` too: `message_start` (written lazily, with the first content) has
+//! them only when the upstream said them early, as Anthropic does.
 
 use super::error::Body as ErrorBody;
 use super::error_type;
@@ -23,6 +24,8 @@ use switchyard_core::Usage;
 pub struct StreamEncoder {
     /// The model name the client asked for, which is what it is told answered.
     model: String,
+    /// The message id from `Start`, kept until `message_start` is written.
+    id: String,
     started: bool,
     /// `message_stop` or an error was written; nothing more is.
     done: bool,
@@ -133,6 +136,7 @@ impl StreamEncoder {
     pub fn new(model: &str) -> Self {
         StreamEncoder {
             model: model.to_owned(),
+            id: String::new(),
             started: false,
             done: false,
             next_index: 0,
@@ -142,21 +146,24 @@ impl StreamEncoder {
         }
     }
 
-    fn start(&mut self, id: &str, out: &mut BytesMut) {
+    /// Writes `message_start` (and a `ping`) if not yet written. It waits for the first content
+    /// so that usage reported right after `Start` (an Anthropic upstream's input and cache
+    /// counts) is in it.
+    fn start(&mut self, out: &mut BytesMut) {
         if self.started {
             return;
         }
         self.started = true;
         let body = StartBody {
             message: StartMessage {
-                id,
+                id: &self.id,
                 kind: "message",
                 role: "assistant",
                 model: &self.model,
                 content: [],
                 stop_reason: None,
                 stop_sequence: None,
-                usage: Reported::of(&Usage::default()),
+                usage: Reported::of(&self.usage.unwrap_or_default()),
             },
         };
         frame(out, "message_start", None, &body);
@@ -171,7 +178,7 @@ impl StreamEncoder {
 
     /// Closes the open block and opens `block`, returning its index.
     fn open(&mut self, block: Block<'_>, out: &mut BytesMut) -> u32 {
-        self.start("", out);
+        self.start(out);
         self.close(out);
         let index = self.next_index;
         self.next_index = self.next_index.saturating_add(1);
@@ -192,7 +199,7 @@ impl StreamEncoder {
     }
 
     fn end(&mut self, out: &mut BytesMut) {
-        self.start("", out);
+        self.start(out);
         self.close(out);
         let finish = self.finish.take().unwrap_or_default();
         let (reason, sequence) = stop_reason(&finish);
@@ -215,7 +222,7 @@ impl neutral::StreamEncoder for StreamEncoder {
             return;
         }
         match event {
-            StreamEvent::Start { id, .. } => self.start(id, out),
+            StreamEvent::Start { id, .. } => self.id.clone_from(id),
             StreamEvent::TextDelta(text) => {
                 if text.is_empty() {
                     return;
@@ -282,7 +289,7 @@ impl neutral::StreamEncoder for StreamEncoder {
                 }
             }
             StreamEvent::Finish(reason) => {
-                self.start("", out);
+                self.start(out);
                 self.close(out);
                 self.finish = Some(reason.clone());
             }
