@@ -8,6 +8,9 @@
 //! - `error/`: an upstream's error body (file name starts with the HTTP status) → the neutral
 //!   error → the body we would send to an Anthropic-dialect client.
 
+// An integration test is not `cfg(test)` to clippy; a failed unwrap here is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use bytes::BytesMut;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
