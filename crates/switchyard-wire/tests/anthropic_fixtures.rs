@@ -113,7 +113,7 @@ fn streams() {
             encoder.event(event, &mut out);
         }
         rendered.push_str("\n## to an Anthropic client\n");
-        rendered.push_str(&String::from_utf8(out.to_vec()).unwrap());
+        rendered.push_str(std::str::from_utf8(&out).unwrap());
         insta::assert_snapshot!(format!("stream_{}", stem(&path)), rendered);
     }
 }
