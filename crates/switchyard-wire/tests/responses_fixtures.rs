@@ -150,3 +150,19 @@ fn streams() {
         insta::assert_snapshot!(format!("stream_{name}"), render_stream(&out));
     }
 }
+
+/// With the client's request at hand, the response object echoes its settings.
+#[test]
+fn responses_echo_the_request() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/responses");
+    let request = std::fs::read(dir.join("requests/tool_loop.json")).unwrap();
+    let request = responses::decode_request(&request).unwrap();
+    let answer = std::fs::read(dir.join("responses/text.json")).unwrap();
+    let answer = responses::decode_response(&answer).unwrap();
+    let encoded = responses::encode_response_for(&request, &answer, "gpt-4.1", 1_730_000_000);
+    let value: Value = serde_json::from_slice(&encoded).unwrap();
+    insta::assert_snapshot!(
+        "response_echoing_tool_loop",
+        serde_json::to_string_pretty(&value).unwrap()
+    );
+}

@@ -6,6 +6,7 @@
 //! [`RequestError`](crate::openai::RequestError) that says to send the whole conversation.
 //! The mapping decisions and the fields dropped are listed in `docs/translation/responses.md`.
 
+mod echo;
 mod encode;
 mod input;
 mod request;
@@ -16,5 +17,5 @@ mod stream_tests;
 
 pub use encode::encode_request;
 pub use request::decode_request;
-pub use response::{decode_response, encode_response};
+pub use response::{decode_response, encode_response, encode_response_for};
 pub use stream::StreamEncoder;

@@ -1,13 +1,37 @@
 //! The `response` object: built from a neutral [`ChatResponse`] (and, piece by piece, by the
 //! stream encoder), and read back into one for tests and Responses-speaking upstreams.
 
+use super::echo::echo;
 use super::input::{signature_from_wire, signature_to_wire};
-use crate::neutral::{self, ChatResponse, FinishReason, Part, Signature, Thinking, ToolCall};
-use serde_json::{Value, json};
+use crate::neutral::{
+    self, ChatRequest, ChatResponse, FinishReason, Part, Signature, Thinking, ToolCall,
+};
+use serde_json::{Map, Value, json};
 use switchyard_core::Usage;
 
-/// The body of a non-streamed answer: a complete `response` object.
+/// The body of a non-streamed answer: a complete `response` object. The request-echo fields
+/// hold the API's defaults; [`encode_response_for`] echoes the client's request instead.
 pub fn encode_response(response: &ChatResponse, model: &str, created_at: i64) -> Vec<u8> {
+    encode(response, model, created_at, &echo(None))
+}
+
+/// [`encode_response`], with `tools`, `instructions`, `temperature` and the other request-echo
+/// fields taken from the client's decoded `request`.
+pub fn encode_response_for(
+    request: &ChatRequest,
+    response: &ChatResponse,
+    model: &str,
+    created_at: i64,
+) -> Vec<u8> {
+    encode(response, model, created_at, &echo(Some(request)))
+}
+
+fn encode(
+    response: &ChatResponse,
+    model: &str,
+    created_at: i64,
+    echo: &Map<String, Value>,
+) -> Vec<u8> {
     let id = response_id(&response.id);
     let mut output = Vec::new();
     let mut texts: Vec<&str> = Vec::new();
@@ -54,6 +78,7 @@ pub fn encode_response(response: &ChatResponse, model: &str, created_at: i64) ->
         output,
         response.usage.as_ref(),
         finish,
+        echo,
     );
     serde_json::to_vec(&body).unwrap_or_default()
 }
@@ -135,9 +160,8 @@ pub(super) fn usage_json(usage: &Usage) -> Value {
     })
 }
 
-/// The whole `response` object. `finish: None` means still in progress. The request-echo
-/// fields hold the API's defaults, because the SDK requires them and the neutral answer does
-/// not carry the request.
+/// The whole `response` object. `finish: None` means still in progress; `echo` holds the
+/// request-echo fields (see [`super::echo`]).
 pub(super) fn envelope(
     id: &str,
     model: &str,
@@ -145,6 +169,7 @@ pub(super) fn envelope(
     output: Vec<Value>,
     usage: Option<&Usage>,
     finish: Option<&FinishReason>,
+    echo: &Map<String, Value>,
 ) -> Value {
     let (status, incomplete) = match finish {
         None => ("in_progress", Value::Null),
@@ -152,7 +177,7 @@ pub(super) fn envelope(
         Some(FinishReason::ContentFilter) => ("incomplete", json!({"reason": "content_filter"})),
         Some(_) => ("completed", Value::Null),
     };
-    json!({
+    let mut body = json!({
         "id": id,
         "object": "response",
         "created_at": created_at,
@@ -162,22 +187,11 @@ pub(super) fn envelope(
         "usage": usage.map(usage_json),
         "incomplete_details": incomplete,
         "error": null,
-        "instructions": null,
-        "metadata": {},
-        "tools": [],
-        "tool_choice": "auto",
-        "parallel_tool_calls": true,
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "max_output_tokens": null,
-        "previous_response_id": null,
-        "reasoning": {"effort": null, "summary": null},
-        "text": {"format": {"type": "text"}},
-        "truncation": "disabled",
-        "store": false,
-        "background": false,
-        "user": null,
-    })
+    });
+    if let Value::Object(fields) = &mut body {
+        fields.extend(echo.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    body
 }
 
 /// Reads a `response` object. Missing or null fields are tolerated; only a body that is not a

@@ -6,13 +6,16 @@
 //! `Finish`. An argument piece for a call already closed (only an upstream interleaving
 //! parallel calls sends one) is added to the final response object without a delta event.
 
+use super::echo::echo;
 use super::response::{
     call_item, call_item_id, envelope, item_id, message_item, output_text, reasoning_item,
     response_id,
 };
-use crate::neutral::{self, ErrorInfo, ErrorKind, FinishReason, Signature, StreamEvent};
+use crate::neutral::{
+    self, ChatRequest, ErrorInfo, ErrorKind, FinishReason, Signature, StreamEvent,
+};
 use bytes::{BufMut, BytesMut};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use switchyard_core::Usage;
 
 /// Encodes one answer's stream for a Responses client.
@@ -30,6 +33,8 @@ pub struct StreamEncoder {
     calls: Vec<(u32, usize)>,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
+    /// The request-echo fields of every response object sent.
+    echo: Map<String, Value>,
 }
 
 #[derive(Debug)]
@@ -85,7 +90,18 @@ impl Item {
 
 impl StreamEncoder {
     /// `model` is the name the client asked for; `created_at` is the Unix time of the request.
+    /// The response objects' request-echo fields hold the API's defaults.
     pub fn new(model: &str, created_at: i64) -> StreamEncoder {
+        StreamEncoder::with_echo(model, created_at, echo(None))
+    }
+
+    /// [`StreamEncoder::new`], with the request-echo fields (`tools`, `instructions`,
+    /// `temperature`…) taken from the client's decoded `request`.
+    pub fn for_request(request: &ChatRequest, model: &str, created_at: i64) -> StreamEncoder {
+        StreamEncoder::with_echo(model, created_at, echo(Some(request)))
+    }
+
+    fn with_echo(model: &str, created_at: i64, echo: Map<String, Value>) -> StreamEncoder {
         StreamEncoder {
             model: model.to_owned(),
             created_at,
@@ -97,6 +113,7 @@ impl StreamEncoder {
             calls: Vec::new(),
             finish: None,
             usage: None,
+            echo,
         }
     }
 
@@ -120,6 +137,7 @@ impl StreamEncoder {
             output,
             self.usage.as_ref(),
             finish,
+            &self.echo,
         )
     }
 

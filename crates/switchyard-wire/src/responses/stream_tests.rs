@@ -171,6 +171,27 @@ fn an_error_is_an_error_event_then_response_failed() {
 }
 
 #[test]
+fn a_stream_for_a_request_echoes_it_in_every_response_object() {
+    let request = super::decode_request(
+        br#"{"model":"m","input":"x","instructions":"terse","temperature":0.3,
+             "tools":[{"type":"function","name":"f"}]}"#,
+    )
+    .unwrap();
+    let mut encoder = StreamEncoder::for_request(&request, "m", 0);
+    let mut out = BytesMut::new();
+    for event in text_events("hi") {
+        encoder.event(&event, &mut out);
+    }
+    let parsed = parse(&out, &[]);
+    for (name, data) in [&parsed[0], &parsed[1], parsed.last().unwrap()] {
+        let response = &data["response"];
+        assert_eq!(response["instructions"], "terse", "{name}");
+        assert_eq!(response["temperature"], 0.3, "{name}");
+        assert_eq!(response["tools"][0]["name"], "f", "{name}");
+    }
+}
+
+#[test]
 fn length_ends_in_response_incomplete() {
     let mut events = text_events("cut");
     events[2] = StreamEvent::Finish(FinishReason::Length);
