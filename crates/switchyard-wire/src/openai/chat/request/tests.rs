@@ -263,3 +263,56 @@ impl Merge for Value {
         self
     }
 }
+
+/// Any JSON value, small.
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        prop_oneof![
+            Just("user"),
+            Just("assistant"),
+            Just("tool"),
+            Just("system"),
+            Just("text"),
+            Just("image_url"),
+            Just("function"),
+            Just("x")
+        ]
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        let key = prop_oneof![
+            Just("role"),
+            Just("content"),
+            Just("type"),
+            Just("text"),
+            Just("image_url"),
+            Just("url"),
+            Just("tool_calls"),
+            Just("tool_call_id"),
+            Just("function"),
+            Just("name"),
+            Just("arguments"),
+            Just("id"),
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec((key, inner), 0..5).prop_map(|fields| {
+                Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Whatever a client sends, the answer is a request or an error, never a panic.
+    #[test]
+    fn any_messages_never_panic(messages in any_json(), tools in any_json(), choice in any_json()) {
+        let body = json!({"model": "m", "messages": messages, "tools": tools, "tool_choice": choice,
+                          "response_format": choice, "stop": tools});
+        let _ = decode(body);
+    }
+}
