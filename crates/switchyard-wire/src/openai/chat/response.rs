@@ -5,13 +5,21 @@ use crate::openai::usage::{CompletionDetails, PromptDetails, WireUsage};
 use serde_json::{Value, json};
 use switchyard_core::Usage;
 
-/// Reads an upstream's `chat.completion` (its first choice). Fails only when the body is not a
-/// JSON object; missing or `null` fields read as empty.
+/// Reads an upstream's `chat.completion` (its first choice). Fails when the body is not a JSON
+/// object or is an error body; missing or `null` fields read as empty.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the upstream's chat completion is not valid JSON: {e}"))?;
     if !value.is_object() {
         return Err("the upstream's chat completion is not a JSON object".into());
+    }
+    // Some compatible servers answer 200 with an error body instead of a completion.
+    if value.get("choices").is_none() && !value["error"].is_null() {
+        let info = super::error_info(None, body);
+        return Err(format!(
+            "the upstream answered with an error: {}",
+            info.message
+        ));
     }
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let choice = value["choices"].get(0).unwrap_or(&Value::Null);

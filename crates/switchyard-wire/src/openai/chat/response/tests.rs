@@ -105,6 +105,12 @@ fn tolerates_missing_and_odd_fields() {
     assert_eq!(r.usage.unwrap().completion_tokens, 3);
     assert!(decode_response(b"<html>").is_err());
     assert!(decode_response(b"[]").is_err());
+    let error =
+        decode_response(br#"{"error":{"message":"model is loading","type":"server_error"}}"#);
+    assert_eq!(
+        error.unwrap_err(),
+        "the upstream answered with an error: model is loading"
+    );
 }
 
 #[test]
