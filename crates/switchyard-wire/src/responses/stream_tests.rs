@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use switchyard_core::Usage;
 
-fn encode(events: &[StreamEvent]) -> Vec<u8> {
+pub(super) fn encode(events: &[StreamEvent]) -> Vec<u8> {
     let mut encoder = StreamEncoder::new("client-model", 1_730_000_000);
     let mut out = BytesMut::new();
     for event in events {
@@ -206,13 +206,13 @@ fn length_ends_in_response_incomplete() {
 
 /// One stretch of a generated answer.
 #[derive(Clone, Debug)]
-enum Segment {
+pub(super) enum Segment {
     Text(Vec<String>),
     Thinking(Vec<String>, Option<String>),
     Call(String, Vec<String>, Option<String>),
 }
 
-fn segment() -> impl Strategy<Value = Segment> {
+pub(super) fn segment() -> impl Strategy<Value = Segment> {
     let pieces = || prop::collection::vec("[a-zA-Z \"\\\\{}:é\n]{1,6}", 1..4);
     prop_oneof![
         pieces().prop_map(Segment::Text),
@@ -227,7 +227,7 @@ fn segment() -> impl Strategy<Value = Segment> {
     ]
 }
 
-fn finish() -> impl Strategy<Value = FinishReason> {
+pub(super) fn finish() -> impl Strategy<Value = FinishReason> {
     prop_oneof![
         Just(FinishReason::Stop),
         Just(FinishReason::ToolCalls),
@@ -237,7 +237,7 @@ fn finish() -> impl Strategy<Value = FinishReason> {
 }
 
 /// The neutral events of `segments`, and the content the final response must show.
-fn render(
+pub(super) fn render(
     segments: &[Segment],
     finish: &FinishReason,
     usage: Usage,
