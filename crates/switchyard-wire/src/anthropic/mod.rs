@@ -30,4 +30,6 @@ mod request_tests;
 #[cfg(test)]
 mod roundtrip_tests;
 #[cfg(test)]
+mod stream_roundtrip_tests;
+#[cfg(test)]
 mod stream_tests;
