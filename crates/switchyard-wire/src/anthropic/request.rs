@@ -472,6 +472,8 @@ fn output_format(config: &Map<String, Value>) -> Result<Option<ResponseFormat>, 
 /// The neutral name of an Anthropic output schema, which has none.
 pub const SCHEMA_NAME: &str = "response";
 
+/// `thinking` and `output_config.effort` as neutral reasoning. `disabled` thinking wins over an
+/// effort (the client asked for no reasoning); an effort alone still counts as reasoning.
 fn reasoning(
     value: Option<&Value>,
     effort: Option<String>,
@@ -500,8 +502,8 @@ fn reasoning(
             }
         },
     };
-    let adaptive = value.is_some_and(|v| !v.is_null());
-    if budget.is_none() && effort.is_none() && !adaptive {
+    let thinking_on = value.is_some_and(|v| !v.is_null());
+    if !thinking_on && effort.is_none() {
         return Ok(None);
     }
     Ok(Some(Reasoning {
