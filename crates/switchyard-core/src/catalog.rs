@@ -69,6 +69,10 @@ pub struct KeyRecord {
 pub enum ProviderKind {
     /// Any OpenAI-compatible HTTP API (OpenAI, DeepSeek, Mistral, OpenRouter, vLLM, Ollama…).
     Openai,
+    /// Anthropic's Messages API (`x-api-key` and `anthropic-version`).
+    Anthropic,
+    /// Google's Gemini API (`generateContent`, `x-goog-api-key`).
+    Gemini,
     /// The built-in offline provider: deterministic answers, no network.
     Demo,
 }
@@ -77,6 +81,8 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
             ProviderKind::Demo => "demo",
         }
     }
@@ -97,7 +103,8 @@ pub struct Timeouts {
 pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
-    /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
+    /// Base URL including the version path, e.g. `https://api.openai.com/v1`,
+    /// `https://api.anthropic.com/v1` or `https://generativelanguage.googleapis.com/v1beta`.
     pub base_url: String,
     pub api_key: Option<Secret>,
     /// Where the provider processes data: an ISO 3166 country code or `EU`.

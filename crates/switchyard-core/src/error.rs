@@ -40,6 +40,8 @@ pub enum ErrorCode {
     UpstreamFailed,
     /// The upstream rate-limited us (429).
     UpstreamRateLimited,
+    /// The upstream is overloaded (Anthropic's 529, a 503); retrying later may succeed.
+    UpstreamOverloaded,
     /// The balance cannot cover the request's worst-case cost (402).
     InsufficientQuota,
     /// A spend limit of the key or the user would be exceeded (429).
@@ -71,7 +73,7 @@ impl ErrorCode {
             SpendLimitExceeded => 429,
             Internal => 500,
             UpstreamFailed => 502,
-            Unavailable => 503,
+            Unavailable | UpstreamOverloaded => 503,
             UpstreamTimeout => 504,
             // The real status is the upstream's; this is the fallback when it sent none.
             UpstreamRejected => 400,
@@ -90,7 +92,9 @@ impl ErrorCode {
             }
             UpstreamRateLimited => "rate_limit_error",
             InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
-            UpstreamFailed | UpstreamTimeout | Internal | Unavailable => "api_error",
+            UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded => {
+                "api_error"
+            }
         }
     }
 
@@ -116,6 +120,7 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             UpstreamFailed => "upstream_error",
             UpstreamRateLimited => "upstream_rate_limited",
+            UpstreamOverloaded => "upstream_overloaded",
             InsufficientQuota => "insufficient_quota",
             SpendLimitExceeded => "spend_limit_exceeded",
             UpstreamTimeout => "upstream_timeout",

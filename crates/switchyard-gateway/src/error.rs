@@ -1,5 +1,6 @@
 //! `ApiError`: every failure the client sees, built from one row of the error-code table and
-//! rendered in the caller's dialect (OpenAI's shape for now).
+//! rendered in the caller's dialect: OpenAI's `{"error":{message,type,param,code}}` or
+//! Anthropic's `{"type":"error","error":{type,message}}`.
 
 use crate::Body;
 use bytes::Bytes;
@@ -8,6 +9,39 @@ use http_body_util::{BodyExt, Full};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::policy::Denied;
 use switchyard_wire::openai::{ErrorBody, ErrorObject, RequestError};
+
+/// The error shape a client expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Chat Completions, Embeddings, Responses and the management API.
+    OpenAi,
+    /// `/v1/messages`.
+    Anthropic,
+}
+
+impl Dialect {
+    /// The dialect of `endpoint`'s clients.
+    pub fn of(endpoint: switchyard_wire::openai::Endpoint) -> Dialect {
+        match endpoint {
+            switchyard_wire::openai::Endpoint::Messages => Dialect::Anthropic,
+            _ => Dialect::OpenAi,
+        }
+    }
+}
+
+/// The `error.type` names Anthropic's API uses.
+const ANTHROPIC_TYPES: [&str; 10] = [
+    "invalid_request_error",
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "overloaded_error",
+    "timeout_error",
+];
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -58,14 +92,56 @@ impl ApiError {
         }
     }
 
+    /// Anthropic's `error.type` for this error: the upstream's own when it is one of
+    /// Anthropic's names, else the one its status means.
+    pub fn anthropic_type(&self) -> &str {
+        if ANTHROPIC_TYPES.contains(&self.kind.as_str()) {
+            return &self.kind;
+        }
+        match self.status.as_u16() {
+            401 => "authentication_error",
+            402 => "billing_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            504 => "timeout_error",
+            400..=499 => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The status for `dialect`: Anthropic's clients know an overloaded upstream as 529.
+    fn status_for(&self, dialect: Dialect) -> StatusCode {
+        if dialect == Dialect::Anthropic && self.code == ErrorCode::UpstreamOverloaded {
+            return StatusCode::from_u16(529).unwrap_or(self.status);
+        }
+        self.status
+    }
+
+    /// The JSON body in `dialect`.
+    pub fn body_json(&self, dialect: Dialect) -> Vec<u8> {
+        match dialect {
+            Dialect::OpenAi => serde_json::to_vec(&self.body()).unwrap_or_default(),
+            Dialect::Anthropic => {
+                switchyard_wire::anthropic::error_body(self.anthropic_type(), &self.message)
+            }
+        }
+    }
+
     pub fn into_response(self) -> Response<Body> {
-        let json = serde_json::to_vec(&self.body()).unwrap_or_default();
+        self.into_response_for(Dialect::OpenAi)
+    }
+
+    pub fn into_response_for(self, dialect: Dialect) -> Response<Body> {
+        let json = self.body_json(dialect);
         let mut response = Response::new(
             Full::new(Bytes::from(json))
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         );
-        *response.status_mut() = self.status;
+        *response.status_mut() = self.status_for(dialect);
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,

@@ -21,9 +21,10 @@ pub mod observe;
 mod pipeline;
 mod relay;
 pub mod snapshot;
+mod translate;
 pub mod upstream;
 
-pub use error::ApiError;
+pub use error::{ApiError, Dialect};
 pub use pipeline::{Gateway, GatewayConfig, RequestMeta, now_millis as pipeline_now_millis};
 
 /// The response body type of everything the gateway answers.

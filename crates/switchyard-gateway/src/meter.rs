@@ -4,7 +4,9 @@
 //! moment, so it is built once, lazily, and warmed at start-up off the request path.
 
 use std::sync::OnceLock;
+use switchyard_wire::neutral::{ChatRequest, Part};
 use switchyard_wire::openai::Endpoint;
+use switchyard_wire::{anthropic, responses};
 use tiktoken_rs::CoreBPE;
 
 fn bpe() -> Option<&'static CoreBPE> {
@@ -31,9 +33,20 @@ pub fn count(text: &str) -> u64 {
 const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_NAME: u64 = 1;
 const REPLY_PRIMING: u64 = 3;
+/// Tokens counted for an image when the upstream reports no usage: OpenAI's low-detail image.
+const IMAGE_TOKENS: u64 = 85;
 
-/// Estimated prompt tokens of an OpenAI-format request body.
+/// Estimated prompt tokens of a request body in `endpoint`'s dialect.
 pub fn estimate_prompt(endpoint: Endpoint, body: &[u8]) -> u64 {
+    match endpoint {
+        Endpoint::Messages => {
+            return anthropic::decode_request(body).map_or(0, |r| estimate_neutral(&r));
+        }
+        Endpoint::Responses => {
+            return responses::decode_request(body).map_or(0, |r| estimate_neutral(&r));
+        }
+        Endpoint::ChatCompletions | Endpoint::Embeddings => {}
+    }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return 0;
     };
@@ -59,6 +72,7 @@ pub fn estimate_prompt(endpoint: Endpoint, body: &[u8]) -> u64 {
             }
             total
         }
+        Endpoint::Messages | Endpoint::Responses => 0,
         Endpoint::Embeddings => match value.get("input") {
             Some(serde_json::Value::String(s)) => count(s),
             Some(serde_json::Value::Array(items)) => items
@@ -85,11 +99,38 @@ fn content_tokens(content: Option<&serde_json::Value>) -> u64 {
                 Some(text) => count(text),
                 // Images and audio are priced by their providers' own rules; without usage
                 // from the upstream we count a flat, documented 85 tokens (OpenAI's low-detail image).
-                None => 85,
+                None => IMAGE_TOKENS,
             })
             .sum(),
         _ => 0,
     }
+}
+
+/// Estimated prompt tokens of a neutral request, by the same accounting as OpenAI chat.
+pub fn estimate_neutral(request: &ChatRequest) -> u64 {
+    let mut total = REPLY_PRIMING;
+    for text in &request.system {
+        total += TOKENS_PER_MESSAGE + count(text);
+    }
+    for message in &request.messages {
+        total += TOKENS_PER_MESSAGE;
+        for part in &message.content {
+            total += match part {
+                Part::Text(text) => count(text),
+                Part::Image(_) => IMAGE_TOKENS,
+                Part::ToolCall(call) => count(&call.name) + count(&call.arguments),
+                Part::ToolResult(result) => TOKENS_PER_MESSAGE + count(&result.content),
+                Part::Thinking(thinking) => count(&thinking.text),
+            };
+        }
+    }
+    for tool in &request.tools {
+        total += count(&tool.name) + count(&tool.parameters.to_string());
+        if let Some(description) = &tool.description {
+            total += count(description);
+        }
+    }
+    total
 }
 
 /// The generated text of a non-streamed chat response (content, reasoning and tool calls),

@@ -4,9 +4,10 @@ use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::logwriter::LogSender;
 use crate::money::{Hold, Money};
-use crate::relay::{Pending, Relay};
+use crate::relay::{Meter, Output, Pending, Relay};
 use crate::snapshot::{Access, Caller, Catalog, Route};
-use crate::upstream::{ByteStream, FailureKind, UpstreamError, UpstreamRequest};
+use crate::translate::{self, Plan};
+use crate::upstream::{ByteStream, FailureKind, Format, UpstreamError, UpstreamRequest};
 use crate::{Body, meter, observe};
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
@@ -22,8 +23,10 @@ use switchyard_core::key::{self, KeyHash};
 use switchyard_core::ledger::Transfer;
 use switchyard_core::{Nanos, RequestId, Secret, policy};
 use switchyard_store::{Store, StoreError};
+use switchyard_wire::anthropic;
+use switchyard_wire::neutral::{ChatRequest, ErrorKind};
 use switchyard_wire::openai::usage::usage_of_response;
-use switchyard_wire::openai::{Endpoint, RequestPeek, UpstreamErrorInfo};
+use switchyard_wire::openai::{Endpoint, RequestPeek};
 
 /// Settings of the hot path.
 #[derive(Clone, Debug)]
@@ -190,6 +193,38 @@ impl Gateway {
         Ok(caller)
     }
 
+    /// `POST /v1/messages/count_tokens`: the prompt tokens of an Anthropic-dialect request, as
+    /// this gateway counts them when an upstream reports none (`o200k_base`; Claude's own
+    /// tokenizer is not public, so this is an estimate).
+    pub fn count_tokens(&self, credentials: Option<&str>, body: &[u8]) -> Result<u64, ApiError> {
+        let caller = self.authenticate(credentials)?;
+        // count_tokens takes a Messages body without `max_tokens`; supply one so the same
+        // decoder validates everything else.
+        let fields = switchyard_wire::fields::RawFields::parse(body).map_err(|e| {
+            ApiError::from(switchyard_wire::openai::RequestError {
+                message: e.message,
+                param: None,
+                malformed_json: true,
+            })
+        })?;
+        let body = if fields.has("max_tokens") {
+            body.to_vec()
+        } else {
+            fields.write_with(&[("max_tokens", "1")])
+        };
+        let request = translate::decode_request(Endpoint::Messages, &body)?;
+        let catalog = self.catalog.load_full();
+        let route = catalog.route(&request.model).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ModelNotFound,
+                format!("The model `{}` does not exist.", request.model),
+            )
+            .with_param("model")
+        })?;
+        policy::model_allowed(&caller.key, &route.model)?;
+        Ok(meter::estimate_neutral(&request))
+    }
+
     /// Runs one inference request through every step and answers it. Every outcome, success
     /// or failure, produces exactly one log row.
     pub async fn proxy(
@@ -207,7 +242,7 @@ impl Gateway {
             Ok(response) => response,
             Err(error) => {
                 pending.fail(&error);
-                error.into_response()
+                error.into_response_for(translate::dialect(endpoint))
             }
         }
     }
@@ -230,17 +265,41 @@ impl Gateway {
         let catalog = self.catalog.load_full();
         let route = authorize(&catalog, &caller, &peek)?;
         pending.set_route(route);
-        // limit: per-key rate and spend limits arrive with the routing issue.
-        // hold: reserve the worst-case cost; settled or voided with the log row.
-        self.hold(meta, &caller, route, &peek, &body, pending)?;
+        // translate (the plan): pass through when the dialects match, else decode the request
+        // into the neutral form now, so a malformed one costs no hold.
+        let format = route.provider.upstream.format();
+        let plan = translate::plan(endpoint, format, &peek.model)?;
+        let neutral = match plan {
+            Plan::PassThrough => None,
+            Plan::Translate => Some(translate::decode_request(endpoint, &body)?),
+        };
+        let default_max = self.money.config().default_max_output_tokens;
+        let max_tokens =
+            translate::effective_max_tokens(format, plan, peek.max_tokens, default_max);
+        // limit and hold: reserve the worst-case cost; settled or voided with the log row.
+        let ask = Ask {
+            endpoint,
+            max_tokens,
+            choices: peek.choices,
+        };
+        self.hold(meta, &caller, route, &ask, &body, pending)?;
         // route: one provider per model for now; channels and fallback arrive with routing.
-        // translate: same format in and out, so only `model` (and the stream usage option) change.
-        let upstream_body = Bytes::from(peek.upstream_body(&route.model.upstream_model));
+        let upstream_model = &route.model.upstream_model;
+        let upstream_body = Bytes::from(match &neutral {
+            None => peek.upstream_body(upstream_model),
+            Some(request) => {
+                translate::encode_request(format, request, upstream_model, default_max)
+            }
+        });
         // dispatch
         let timeouts = route.provider.upstream.timeouts();
         let deadline = meta.received + timeouts.total;
         let request = UpstreamRequest {
-            endpoint,
+            endpoint: match endpoint {
+                Endpoint::Embeddings => Endpoint::Embeddings,
+                _ => Endpoint::ChatCompletions,
+            },
+            model: upstream_model.clone(),
             body: upstream_body,
             stream: peek.stream,
         };
@@ -252,11 +311,12 @@ impl Gateway {
                 Ok(Err(e)) => return Err(upstream_failure(&e)),
                 Err(_) => return Err(total_timeout(route, timeouts.total)),
             };
-        // relay back, meter, settle, log
+        // translate back, meter, settle, log
         if !response.status.is_success() {
             let bytes = collect(response.body, 1 << 20, deadline, route, timeouts.total).await?;
             return Err(upstream_status_error(
                 route,
+                format,
                 response.status,
                 &response.headers,
                 &bytes,
@@ -268,10 +328,33 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if peek.stream && is_sse {
+            let (meter, output) = match (plan, format) {
+                (Plan::PassThrough, Format::OpenAi) => (
+                    Meter::OpenAiPeek {
+                        client_wants_usage: peek.client_wants_usage,
+                    },
+                    Output::Raw(translate::dialect(endpoint)),
+                ),
+                (Plan::PassThrough, _) => (
+                    Meter::Decode(translate::stream_decoder(format)),
+                    Output::Raw(translate::dialect(endpoint)),
+                ),
+                (Plan::Translate, _) => (
+                    Meter::Decode(translate::stream_decoder(format)),
+                    Output::Encode(translate::stream_encoder(
+                        endpoint,
+                        neutral.as_ref().unwrap_or(&ChatRequest::default()),
+                        &peek.model,
+                        meta.received_at / 1_000,
+                        peek.client_wants_usage,
+                    )),
+                ),
+            };
             let relay = Relay::new(
                 response.body,
                 pending.hand_over(),
-                peek.client_wants_usage,
+                meter,
+                output,
                 deadline,
                 route.model.prices,
             );
@@ -293,18 +376,45 @@ impl Gateway {
             timeouts.total,
         )
         .await?;
-        let usage = usage_of_response(&bytes);
-        let generated = if usage.is_none() {
-            meter::completion_text_of_response(&bytes)
-        } else {
-            String::new()
+        let (bytes, usage, generated) = match plan {
+            Plan::PassThrough => {
+                let usage = match format {
+                    Format::Anthropic => anthropic::usage_of_response(&bytes),
+                    Format::OpenAi | Format::Gemini => usage_of_response(&bytes),
+                };
+                let generated = match (usage, format) {
+                    (Some(_), _) => String::new(),
+                    (None, Format::OpenAi) => meter::completion_text_of_response(&bytes),
+                    (None, _) => translate::decode_response(format, &bytes)
+                        .map(|r| r.generated_text())
+                        .unwrap_or_default(),
+                };
+                (bytes, usage, generated)
+            }
+            Plan::Translate => {
+                let answer = translate::decode_response(format, &bytes)
+                    .map_err(|why| unreadable_answer(route, &why))?;
+                let generated = if answer.usage.is_none() {
+                    answer.generated_text()
+                } else {
+                    String::new()
+                };
+                let out = translate::encode_response(
+                    endpoint,
+                    neutral.as_ref().unwrap_or(&ChatRequest::default()),
+                    &answer,
+                    &peek.model,
+                    meta.received_at / 1_000,
+                );
+                (Bytes::from(out), answer.usage, generated)
+            }
         };
         pending.complete(usage, &generated, true, route.model.prices);
-        let content_type = response
-            .headers
-            .get(CONTENT_TYPE)
-            .cloned()
-            .unwrap_or(HeaderValue::from_static("application/json"));
+        let content_type = match plan {
+            Plan::PassThrough => response.headers.get(CONTENT_TYPE).cloned(),
+            Plan::Translate => None,
+        }
+        .unwrap_or(HeaderValue::from_static("application/json"));
         let mut http = Response::new(
             Full::new(bytes)
                 .map_err(|never| match never {})
@@ -313,6 +423,14 @@ impl Gateway {
         http.headers_mut().insert(CONTENT_TYPE, content_type);
         Ok(http)
     }
+}
+
+/// What the hold step needs to know about a request.
+struct Ask {
+    endpoint: Endpoint,
+    /// The output limit the upstream will apply, if any.
+    max_tokens: Option<u64>,
+    choices: u64,
 }
 
 impl Gateway {
@@ -324,7 +442,7 @@ impl Gateway {
         meta: &RequestMeta,
         caller: &Caller,
         route: &Route,
-        peek: &RequestPeek<'_>,
+        peek: &Ask,
         body: &[u8],
         pending: &mut Pending,
     ) -> Result<(), ApiError> {
@@ -414,8 +532,8 @@ fn authorize<'a>(
         .with_param("model")
     })?;
     let wanted = match peek.endpoint {
-        Endpoint::ChatCompletions => ModelKind::Chat,
         Endpoint::Embeddings => ModelKind::Embedding,
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => ModelKind::Chat,
     };
     if route.model.kind != wanted {
         return Err(ApiError::new(
@@ -477,37 +595,64 @@ fn total_timeout(route: &Route, total: Duration) -> ApiError {
     )
 }
 
-/// An upstream answered with an error status: relay its own 4xx, hide our credentials'
-/// problems, and report its 5xx as a failed upstream.
+/// An upstream answered 200 with a body its format's decoder cannot read.
+fn unreadable_answer(route: &Route, why: &str) -> ApiError {
+    let name = &route.provider.provider.name;
+    observe::upstream_error(name, "unreadable");
+    ApiError::new(
+        ErrorCode::UpstreamFailed,
+        format!("The upstream provider `{name}` sent an answer that could not be read: {why}"),
+    )
+}
+
+/// An upstream answered with an error status: relay its own 4xx (in the client's dialect),
+/// hide our credentials' problems, and report its 5xx as a failed or overloaded upstream.
 fn upstream_status_error(
     route: &Route,
+    format: Format,
     status: StatusCode,
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> ApiError {
     let name = &route.provider.provider.name;
-    let info = UpstreamErrorInfo::parse(body);
-    let said = info
-        .message
-        .clone()
-        .unwrap_or_else(|| format!("status {}", status.as_u16()));
-    match status.as_u16() {
-        429 => {
+    let (info, retry_after) = translate::decode_error(format, status.as_u16(), body);
+    let said = if info.message.is_empty() {
+        format!("status {}", status.as_u16())
+    } else {
+        info.message.clone()
+    };
+    let retry_headers = |mut error: ApiError| {
+        for header in [RETRY_AFTER, HeaderName::from_static("retry-after-ms")] {
+            if let Some(value) = headers.get(&header) {
+                error = error.with_header(header, value.clone());
+            }
+        }
+        if let Some(seconds) = retry_after
+            && !headers.contains_key(RETRY_AFTER)
+        {
+            error = error.with_header(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        error
+    };
+    // Gemini reports a bad key as 400 API_KEY_INVALID; the decoder says what it means.
+    let kind = match status.as_u16() {
+        400 if info.kind == ErrorKind::Authentication => ErrorKind::Authentication,
+        code => match info.kind {
+            ErrorKind::Overloaded if code >= 500 || code == 429 => ErrorKind::Overloaded,
+            _ => ErrorKind::from_status(code),
+        },
+    };
+    match kind {
+        ErrorKind::RateLimit => {
             observe::upstream_error(name, "rate_limited");
-            let mut error = ApiError::new(
+            retry_headers(ApiError::new(
                 ErrorCode::UpstreamRateLimited,
                 format!("The upstream provider `{name}` is rate limiting requests: {said}"),
-            );
-            for header in [RETRY_AFTER, HeaderName::from_static("retry-after-ms")] {
-                if let Some(value) = headers.get(&header) {
-                    error = error.with_header(header, value.clone());
-                }
-            }
-            error
+            ))
         }
         // The upstream rejected *our* provider credentials: the client's key is fine, so
         // relaying a 401 would mislead them. It is an operator problem: a failed upstream.
-        401 | 403 | 407 => {
+        ErrorKind::Authentication | ErrorKind::Permission => {
             observe::upstream_error(name, "credentials");
             ApiError::new(
                 ErrorCode::UpstreamFailed,
@@ -517,18 +662,29 @@ fn upstream_status_error(
                 ),
             )
         }
-        400..=499 => {
+        ErrorKind::Overloaded => {
+            observe::upstream_error(name, "overloaded");
+            retry_headers(ApiError::new(
+                ErrorCode::UpstreamOverloaded,
+                format!("The upstream provider `{name}` is overloaded: {said}"),
+            ))
+        }
+        ErrorKind::InvalidRequest | ErrorKind::NotFound => {
             observe::upstream_error(name, "rejected");
             let mut error = ApiError::new(ErrorCode::UpstreamRejected, said);
             error.status = status;
             error.param = info.param;
-            if let Some(kind) = info.kind {
+            if format == Format::OpenAi
+                && let Some(kind) = openai_type(body)
+            {
                 error.kind = kind;
+            } else if format == Format::Anthropic {
+                error.kind = anthropic_kind(info.kind).to_owned();
             }
             error.body_code = info.code;
             error
         }
-        _ => {
+        ErrorKind::Timeout | ErrorKind::Server => {
             observe::upstream_error(name, "status");
             ApiError::new(
                 ErrorCode::UpstreamFailed,
@@ -539,6 +695,15 @@ fn upstream_status_error(
             )
         }
     }
+}
+
+/// The `type` of an OpenAI-shaped error body, relayed as the upstream wrote it.
+fn openai_type(body: &[u8]) -> Option<String> {
+    switchyard_wire::openai::UpstreamErrorInfo::parse(body).kind
+}
+
+fn anthropic_kind(kind: ErrorKind) -> &'static str {
+    anthropic::error_type(kind)
 }
 
 /// Reads a whole upstream body, bounded in size and time.

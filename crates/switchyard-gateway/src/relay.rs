@@ -5,10 +5,12 @@
 //! away), the row is finished once. Dropping an unfinished `Pending` (the client disconnected
 //! while we waited) finishes it as `client_closed`.
 //!
-//! [`Relay`] forwards an upstream SSE stream event by event, unchanged, except the usage chunk
-//! the client did not ask for (we always ask upstreams for usage so we can bill).
+//! [`Relay`] forwards an upstream SSE stream event by event and meters it. In a pass-through the
+//! events go out unchanged, except the OpenAI usage chunk the client did not ask for (we always
+//! ask upstreams for usage so we can bill). In a translation each event is decoded into neutral
+//! events and re-encoded in the client's dialect.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Dialect};
 use crate::limits::Reservation;
 use crate::logwriter::LogSender;
 use crate::money::Hold;
@@ -28,8 +30,9 @@ use switchyard_core::log::RequestLog;
 use switchyard_core::money::Prices;
 use switchyard_core::usage::UsageSource;
 use switchyard_core::{Nanos, Usage};
+use switchyard_wire::neutral::{self, ErrorInfo, ErrorKind};
 use switchyard_wire::openai::{Endpoint, StreamEvent};
-use switchyard_wire::sse;
+use switchyard_wire::{anthropic, sse};
 
 /// Status logged when the client went away before an answer head was sent (nginx's 499).
 const CLIENT_CLOSED: u16 = 499;
@@ -282,11 +285,30 @@ impl Drop for Pending {
     }
 }
 
+/// How a relay reads the upstream's events for metering.
+pub(crate) enum Meter {
+    /// OpenAI chat pass-through: peek at each chunk without building events (the fast path).
+    OpenAiPeek { client_wants_usage: bool },
+    /// Decode each event into neutral events.
+    Decode(Box<dyn neutral::StreamDecoder>),
+}
+
+/// What a relay sends the client.
+pub(crate) enum Output {
+    /// The upstream's events as they came; in-band errors in this dialect.
+    Raw(Dialect),
+    /// The neutral events re-encoded in the client's dialect.
+    Encode(Box<dyn neutral::StreamEncoder>),
+}
+
 /// Forwards an upstream chat stream to the client, metering it on the way.
 pub(crate) struct Relay {
     upstream: ByteStream,
     decoder: sse::Decoder,
-    client_wants_usage: bool,
+    meter: Meter,
+    output: Output,
+    /// Neutral events of the current SSE event (reused buffer).
+    events: Vec<neutral::StreamEvent>,
     usage: Option<Usage>,
     /// Generated text seen so far, counted only if the upstream never reports usage.
     generated: String,
@@ -303,14 +325,17 @@ impl Relay {
     pub fn new(
         upstream: ByteStream,
         pending: Pending,
-        client_wants_usage: bool,
+        meter: Meter,
+        output: Output,
         deadline: Instant,
         prices: Prices,
     ) -> Relay {
         Relay {
             upstream,
             decoder: sse::Decoder::new(),
-            client_wants_usage,
+            meter,
+            output,
+            events: Vec::new(),
             usage: None,
             generated: String::new(),
             delivered: false,
@@ -329,6 +354,25 @@ impl Relay {
 
     /// Handles one event: meter it, and append what the client should see to `out`.
     fn process(&mut self, event: sse::Event, out: &mut BytesMut) {
+        match &mut self.meter {
+            Meter::OpenAiPeek { client_wants_usage } => {
+                let client_wants_usage = *client_wants_usage;
+                self.peek_openai(event, client_wants_usage, out);
+            }
+            Meter::Decode(decoder) => {
+                let mut events = std::mem::take(&mut self.events);
+                decoder.event(&event, &mut events);
+                if let Output::Raw(_) = self.output {
+                    out.extend_from_slice(&event.raw);
+                }
+                self.emit(&mut events, out);
+                self.events = events;
+            }
+        }
+    }
+
+    /// The fast path for OpenAI chat pass-through.
+    fn peek_openai(&mut self, event: sse::Event, client_wants_usage: bool, out: &mut BytesMut) {
         let Some(data) = event.data.as_deref() else {
             out.extend_from_slice(&event.raw); // comments and keep-alives
             return;
@@ -337,7 +381,7 @@ impl Relay {
             StreamEvent::Done => self.saw_done = true,
             StreamEvent::UsageOnly(chunk) => {
                 self.usage = chunk.usage.map(|u| u.to_usage());
-                if !self.client_wants_usage {
+                if !client_wants_usage {
                     return;
                 }
             }
@@ -360,7 +404,90 @@ impl Relay {
         out.extend_from_slice(&event.raw);
     }
 
+    /// Meters neutral events and, when translating, encodes them for the client. Drains
+    /// `events`.
+    fn emit(&mut self, events: &mut Vec<neutral::StreamEvent>, out: &mut BytesMut) {
+        for event in events.drain(..) {
+            if self.ended {
+                break;
+            }
+            let before = self.generated.len();
+            match &event {
+                neutral::StreamEvent::TextDelta(text)
+                | neutral::StreamEvent::ThinkingDelta(text) => self.generated.push_str(text),
+                neutral::StreamEvent::ToolCallStart { name, .. } => self.generated.push_str(name),
+                neutral::StreamEvent::ToolCallDelta { arguments, .. } => {
+                    self.generated.push_str(arguments)
+                }
+                neutral::StreamEvent::Usage(usage) => self.usage = Some(*usage),
+                neutral::StreamEvent::End => self.saw_done = true,
+                neutral::StreamEvent::Error(info) => {
+                    self.upstream_error = true;
+                    if let Output::Encode(encoder) = &mut self.output {
+                        // The client's stream ends with the error; so does the request.
+                        encoder.error(info, out);
+                        self.end(Some("upstream_error"));
+                        break;
+                    }
+                }
+                neutral::StreamEvent::Start { .. }
+                | neutral::StreamEvent::ThinkingSignature(_)
+                | neutral::StreamEvent::Finish(_) => {}
+            }
+            if self.generated.len() > before {
+                self.delivered = true;
+                self.pending.mark_first_token();
+            }
+            if let Output::Encode(encoder) = &mut self.output {
+                encoder.event(&event, out);
+            }
+        }
+    }
+
+    /// The upstream's body ended: formats without an end marker report their last events.
+    fn upstream_ended(&mut self, out: &mut BytesMut) {
+        if let Meter::Decode(decoder) = &mut self.meter {
+            let mut events = std::mem::take(&mut self.events);
+            decoder.eof(&mut events);
+            self.emit(&mut events, out);
+            self.events = events;
+        }
+    }
+
+    /// Appends an in-band error in the client's dialect.
+    fn in_band_error(&mut self, code: &str, message: &str, out: &mut BytesMut) {
+        match &mut self.output {
+            Output::Raw(Dialect::OpenAi) => out.extend_from_slice(&in_band_error(code, message)),
+            Output::Raw(Dialect::Anthropic) => {
+                let kind = if code == "upstream_timeout" {
+                    "timeout_error"
+                } else {
+                    "api_error"
+                };
+                out.extend_from_slice(b"event: error\ndata: ");
+                out.extend_from_slice(&anthropic::error_body(kind, message));
+                out.extend_from_slice(b"\n\n");
+            }
+            Output::Encode(encoder) => encoder.error(
+                &ErrorInfo {
+                    kind: if code == "upstream_timeout" {
+                        ErrorKind::Timeout
+                    } else {
+                        ErrorKind::Server
+                    },
+                    message: message.to_owned(),
+                    param: None,
+                    code: Some(code.to_owned()),
+                },
+                out,
+            ),
+        }
+    }
+
     fn end(&mut self, error_code: Option<&str>) {
+        if self.ended {
+            return;
+        }
         self.ended = true;
         let generated = std::mem::take(&mut self.generated);
         self.pending.complete_with(
@@ -393,15 +520,16 @@ impl Stream for Relay {
                 Poll::Ready(Some(Ok(bytes))) => {
                     this.decoder.push(&bytes);
                     let mut out = BytesMut::new();
-                    loop {
+                    while !this.ended {
                         match this.decoder.next_event() {
                             Ok(Some(event)) => this.process(event, &mut out),
                             Ok(None) => break,
                             Err(sse::EventTooLarge) => {
-                                out.extend_from_slice(&in_band_error(
+                                this.in_band_error(
                                     "upstream_error",
                                     "The upstream sent an oversized stream event.",
-                                ));
+                                    &mut out,
+                                );
                                 this.end(Some("upstream_error"));
                                 break;
                             }
@@ -417,11 +545,14 @@ impl Stream for Relay {
                     if let Some(event) = this.decoder.finish() {
                         this.process(event, &mut out);
                     }
-                    out.extend_from_slice(&in_band_error(
-                        "upstream_error",
-                        "The upstream connection failed mid-stream.",
-                    ));
-                    this.end(Some("upstream_error"));
+                    if !this.ended {
+                        this.in_band_error(
+                            "upstream_error",
+                            "The upstream connection failed mid-stream.",
+                            &mut out,
+                        );
+                        this.end(Some("upstream_error"));
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
                 }
                 Poll::Ready(None) => {
@@ -429,11 +560,23 @@ impl Stream for Relay {
                     if let Some(event) = this.decoder.finish() {
                         this.process(event, &mut out);
                     }
+                    if !this.ended {
+                        this.upstream_ended(&mut out);
+                    }
                     let code = if this.upstream_error {
                         Some("upstream_error")
                     } else if this.saw_done {
                         None
                     } else {
+                        // A translated stream must still end in a way the client's SDK
+                        // understands as a failure, not as a complete answer.
+                        if matches!(this.output, Output::Encode(_)) && !this.ended {
+                            this.in_band_error(
+                                "upstream_truncated",
+                                "The upstream ended the stream before it was complete.",
+                                &mut out,
+                            );
+                        }
                         Some("upstream_truncated")
                     };
                     this.end(code);
@@ -445,12 +588,14 @@ impl Stream for Relay {
                 }
                 Poll::Pending => {
                     if this.deadline.as_mut().poll(cx).is_ready() {
-                        this.end(Some("upstream_timeout"));
-                        let frame = in_band_error(
+                        let mut out = BytesMut::new();
+                        this.in_band_error(
                             "upstream_timeout",
                             "The upstream did not finish the stream in time.",
+                            &mut out,
                         );
-                        return Poll::Ready(Some(Ok(Frame::data(frame))));
+                        this.end(Some("upstream_timeout"));
+                        return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
                     }
                     return Poll::Pending;
                 }

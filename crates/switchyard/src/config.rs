@@ -556,7 +556,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
     }
     if file.providers.is_empty() {
         bail!(
-            "`providers`: no provider is configured; add a [[providers]] table (kind = \"openai\" or \"demo\")"
+            "`providers`: no provider is configured; add a [[providers]] table (kind = \"openai\", \"anthropic\", \"gemini\" or \"demo\")"
         );
     }
     let mut providers = Vec::new();
@@ -573,7 +573,11 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
             (ProviderKind::Openai, None) => bail!(
                 "{at}.base_url is required for kind `openai` (e.g. https://api.openai.com/v1)"
             ),
-            (ProviderKind::Openai, Some(url)) => {
+            (ProviderKind::Anthropic, None) => "https://api.anthropic.com/v1".to_owned(),
+            (ProviderKind::Gemini, None) => {
+                "https://generativelanguage.googleapis.com/v1beta".to_owned()
+            }
+            (ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Gemini, Some(url)) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     bail!("{at}.base_url must start with http:// or https://");
                 }
@@ -924,12 +928,22 @@ output_usd_per_mtok = 0.60
     #[test]
     fn the_shipped_example_loads() {
         let example = include_str!("../../../switchyard.example.toml");
-        let config = load(&sources(Some(example), &[("OPENAI_API_KEY", "sk-x")])).unwrap();
-        assert_eq!(config.providers.len(), 3);
-        assert_eq!(config.models.len(), 4);
+        let keys = [
+            ("OPENAI_API_KEY", "sk-x"),
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("GEMINI_API_KEY", "g-x"),
+        ];
+        let config = load(&sources(Some(example), &keys)).unwrap();
+        assert_eq!(config.providers.len(), 5);
+        assert_eq!(config.models.len(), 6);
         assert_eq!(config.models[0].prices.cached_input, Nanos(75_000_000));
         assert_eq!(
-            config.models[2].upstream_model,
+            config.providers[2].base_url, "https://api.anthropic.com/v1",
+            "a documented default"
+        );
+        assert_eq!(config.providers[3].kind, ProviderKind::Gemini);
+        assert_eq!(
+            config.models[4].upstream_model,
             "meta-llama/Llama-3.1-8B-Instruct"
         );
     }

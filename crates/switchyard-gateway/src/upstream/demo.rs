@@ -46,8 +46,11 @@ impl Demo {
     pub fn send(&self, request: UpstreamRequest) -> UpstreamResponse {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         match request.endpoint {
-            Endpoint::ChatCompletions => self.chat(&request.body, &body, request.stream),
             Endpoint::Embeddings => embeddings(&request.body, &body),
+            // The demo speaks OpenAI's format: every chat dialect reaches it translated.
+            Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => {
+                self.chat(&request.body, &body, request.stream)
+            }
         }
     }
 

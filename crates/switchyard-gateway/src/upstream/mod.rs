@@ -5,7 +5,7 @@
 //! (a later issue) can decide on fields, never on message text.
 
 pub mod demo;
-pub mod openai;
+pub mod remote;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -17,10 +17,32 @@ use switchyard_wire::openai::Endpoint;
 /// The body of an upstream response, as it arrives.
 pub type ByteStream = BoxStream<'static, Result<Bytes, UpstreamError>>;
 
+/// The wire format an upstream speaks, which decides how requests and answers translate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Format {
+    pub fn of(kind: ProviderKind) -> Format {
+        match kind {
+            ProviderKind::Openai | ProviderKind::Demo => Format::OpenAi,
+            ProviderKind::Anthropic => Format::Anthropic,
+            ProviderKind::Gemini => Format::Gemini,
+        }
+    }
+}
+
 /// What the gateway asks an upstream.
 #[derive(Debug)]
 pub struct UpstreamRequest {
+    /// The operation: `ChatCompletions` (chat in the upstream's own dialect, whatever its path)
+    /// or `Embeddings`.
     pub endpoint: Endpoint,
+    /// The upstream's model id (Gemini names it in the URL; others read it from the body).
+    pub model: String,
     /// The body in the upstream's wire format, model already rewritten.
     pub body: Bytes,
     pub stream: bool,
@@ -80,28 +102,38 @@ impl UpstreamError {
 /// One configured upstream, ready to send requests.
 #[derive(Debug)]
 pub enum Upstream {
-    Openai(Box<openai::Client>),
+    Http(Box<remote::Client>),
     Demo(demo::Demo),
 }
 
 impl Upstream {
     pub fn new(provider: &Provider, demo_word_delay: Duration) -> Result<Upstream, String> {
         Ok(match provider.kind {
-            ProviderKind::Openai => Upstream::Openai(Box::new(openai::Client::new(provider)?)),
+            ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Gemini => {
+                Upstream::Http(Box::new(remote::Client::new(provider)?))
+            }
             ProviderKind::Demo => Upstream::Demo(demo::Demo::new(demo_word_delay)),
         })
     }
 
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
         match self {
-            Upstream::Openai(h) => h.send(request).await,
+            Upstream::Http(h) => h.send(request).await,
             Upstream::Demo(d) => Ok(d.send(request)),
+        }
+    }
+
+    /// The wire format this upstream speaks.
+    pub fn format(&self) -> Format {
+        match self {
+            Upstream::Http(h) => Format::of(h.kind()),
+            Upstream::Demo(_) => Format::OpenAi,
         }
     }
 
     pub fn timeouts(&self) -> Timeouts {
         match self {
-            Upstream::Openai(h) => h.timeouts(),
+            Upstream::Http(h) => h.timeouts(),
             Upstream::Demo(_) => Timeouts {
                 connect: Duration::from_secs(1),
                 first_byte: Duration::from_secs(10),

@@ -1,11 +1,12 @@
-//! `/v1`: the OpenAI-compatible inference API.
+//! `/v1`: the inference API in OpenAI's dialect (chat, embeddings, responses, models) and
+//! Anthropic's (messages, count_tokens).
 
-use super::{Reply, body_rejection, credentials, reply};
+use super::{Reply, body_rejection, credentials};
 use crate::AppState;
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::{Value, json};
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use switchyard_core::error::ErrorCode;
 use switchyard_core::{RequestId, policy};
 use switchyard_gateway::snapshot::Route;
-use switchyard_gateway::{ApiError, RequestMeta};
+use switchyard_gateway::{ApiError, Dialect, RequestMeta};
 use switchyard_wire::openai::Endpoint;
 
 pub async fn chat_completions(
@@ -52,6 +53,60 @@ pub async fn embeddings(
     .await
 }
 
+pub async fn messages(
+    state: State<AppState>,
+    id: axum::Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    proxy(
+        Endpoint::Messages,
+        state,
+        id,
+        ConnectInfo(peer),
+        headers,
+        body,
+    )
+    .await
+}
+
+pub async fn responses(
+    state: State<AppState>,
+    id: axum::Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    proxy(
+        Endpoint::Responses,
+        state,
+        id,
+        ConnectInfo(peer),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's tokens, answered in Anthropic's shape.
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let counted = match body {
+        Ok(body) => state.gateway.count_tokens(credentials(&headers), &body),
+        Err(rejection) => Err(body_rejection(rejection, state.max_body_bytes)),
+    };
+    match counted {
+        Ok(tokens) => Json(json!({ "input_tokens": tokens })).into_response(),
+        Err(error) => error
+            .into_response_for(Dialect::Anthropic)
+            .map(axum::body::Body::new),
+    }
+}
+
 async fn proxy(
     endpoint: Endpoint,
     State(state): State<AppState>,
@@ -62,7 +117,11 @@ async fn proxy(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return reply(body_rejection(rejection, state.max_body_bytes)),
+        Err(rejection) => {
+            return body_rejection(rejection, state.max_body_bytes)
+                .into_response_for(Dialect::of(endpoint))
+                .map(axum::body::Body::new);
+        }
     };
     let meta = RequestMeta::now(id, Some(peer.ip().to_string()));
     state

@@ -24,6 +24,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(inference::chat_completions))
         .route("/v1/embeddings", post(inference::embeddings))
+        .route("/v1/messages", post(inference::messages))
+        .route("/v1/messages/count_tokens", post(inference::count_tokens))
+        .route("/v1/responses", post(inference::responses))
         .route("/v1/models", get(inference::list_models))
         .route("/v1/models/{id}", get(inference::get_model))
         .route(

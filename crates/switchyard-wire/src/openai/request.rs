@@ -1,20 +1,29 @@
-//! Reading and rewriting an inbound OpenAI request without building a JSON tree.
+//! Reading and rewriting an inbound request without building a JSON tree: the fields every
+//! endpoint's pipeline needs (model, stream, output limit), whatever the dialect.
 
 use crate::fields::{RawFields, json_string};
 
-/// An OpenAI endpoint that reaches an upstream.
+/// An inference endpoint a client calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
+    /// OpenAI `POST /v1/chat/completions`.
     ChatCompletions,
+    /// OpenAI `POST /v1/embeddings`.
     Embeddings,
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+    /// OpenAI `POST /v1/responses`.
+    Responses,
 }
 
 impl Endpoint {
-    /// The path below the provider's base URL.
+    /// The path below `/v1`.
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::Messages => "/messages",
+            Endpoint::Responses => "/responses",
         }
     }
 
@@ -23,7 +32,14 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "chat.completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
         }
+    }
+
+    /// Whether the endpoint generates text (as opposed to embeddings).
+    pub fn is_chat(self) -> bool {
+        self != Endpoint::Embeddings
     }
 }
 
@@ -45,7 +61,8 @@ pub struct RequestPeek<'a> {
     pub stream: bool,
     /// Whether the client itself asked for the usage chunk of a stream.
     pub client_wants_usage: bool,
-    /// `max_completion_tokens`, else `max_tokens`, if given.
+    /// The output limit, if given: `max_completion_tokens` else `max_tokens` (chat),
+    /// `max_tokens` (messages), `max_output_tokens` (responses).
     pub max_tokens: Option<u64>,
     /// `n`: how many choices to generate (1 when absent).
     pub choices: u64,
@@ -81,7 +98,7 @@ impl<'a> RequestPeek<'a> {
             .map_err(bad)?
             .ok_or_else(|| missing("model", "a string naming a model"))?;
         match endpoint {
-            Endpoint::ChatCompletions => {
+            Endpoint::ChatCompletions | Endpoint::Messages => {
                 let raw = fields
                     .get("messages")
                     .ok_or_else(|| missing("messages", "an array of messages"))?;
@@ -109,6 +126,11 @@ impl<'a> RequestPeek<'a> {
                     ));
                 }
             }
+            Endpoint::Responses => {
+                if !fields.has("input") {
+                    return Err(missing("input", "a string or an array of input items"));
+                }
+            }
         }
         let stream = fields
             .typed::<bool>("stream", "a boolean")
@@ -118,14 +140,25 @@ impl<'a> RequestPeek<'a> {
             .typed::<StreamOptions>("stream_options", "an object like {\"include_usage\": true}")
             .map_err(bad)?
             .is_some_and(|o| o.include_usage);
-        let max_tokens = match fields
-            .typed::<u64>("max_completion_tokens", "a non-negative integer")
-            .map_err(bad)?
-        {
-            Some(n) => Some(n),
-            None => fields
-                .typed::<u64>("max_tokens", "a non-negative integer")
-                .map_err(bad)?,
+        let limit = |name: &str| {
+            fields
+                .typed::<u64>(name, "a non-negative integer")
+                .map_err(bad)
+        };
+        let max_tokens = match endpoint {
+            Endpoint::ChatCompletions | Endpoint::Embeddings => {
+                match limit("max_completion_tokens")? {
+                    Some(n) => Some(n),
+                    None => limit("max_tokens")?,
+                }
+            }
+            Endpoint::Messages => Some(limit("max_tokens")?.ok_or_else(|| {
+                missing(
+                    "max_tokens",
+                    "the most output tokens to generate, an integer",
+                )
+            })?),
+            Endpoint::Responses => limit("max_output_tokens")?,
         };
         let choices = fields
             .typed::<u64>("n", "a positive integer")
@@ -143,11 +176,12 @@ impl<'a> RequestPeek<'a> {
         })
     }
 
-    /// The body to send upstream: `model` renamed, and for streams `stream_options.include_usage`
-    /// forced on so the upstream reports usage we can bill. Every other field is kept verbatim.
+    /// The body to send upstream in the same dialect: `model` renamed, and for chat streams
+    /// `stream_options.include_usage` forced on so the upstream reports usage we can bill
+    /// (Anthropic streams always report it). Every other field is kept verbatim.
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let model = json_string(upstream_model);
-        if self.stream {
+        if self.stream && self.endpoint == Endpoint::ChatCompletions {
             self.fields.write_with(&[
                 ("model", &model),
                 ("stream_options", r#"{"include_usage":true}"#),

@@ -1,34 +1,47 @@
-//! The adapter for every OpenAI-compatible HTTP API: OpenAI, DeepSeek, Mistral, OpenRouter,
-//! vLLM, Ollama… They differ only in configuration (base URL, key), never in code.
+//! The HTTP adapter for every remote provider kind. One pooled client; what differs per kind is
+//! only the URL of an operation and how the key is presented:
+//!
+//! | kind | chat | embeddings | key |
+//! | --- | --- | --- | --- |
+//! | `openai` (OpenAI, DeepSeek, Mistral, OpenRouter, vLLM, Ollama…) | `/chat/completions` | `/embeddings` | `Authorization: Bearer` |
+//! | `anthropic` | `/messages` | — | `x-api-key` + `anthropic-version` |
+//! | `gemini` | `/models/{model}:generateContent`, `:streamGenerateContent?alt=sse` | — | `x-goog-api-key` |
 
 use super::{ByteStream, FailureKind, Phase, UpstreamError, UpstreamRequest, UpstreamResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Uri};
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
-use switchyard_core::catalog::{Provider, Timeouts};
+use switchyard_core::catalog::{Provider, ProviderKind, Timeouts};
+use switchyard_wire::openai::Endpoint;
+
+/// The Messages API version every Anthropic request names.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A pooled HTTP client for one provider.
 pub struct Client {
     name: String,
+    kind: ProviderKind,
     client: HyperClient<Connector, Full<Bytes>>,
-    /// `base_url` + endpoint path, pre-parsed per endpoint.
-    chat_uri: Uri,
-    embeddings_uri: Uri,
-    auth: Option<HeaderValue>,
+    base: String,
+    /// `base_url` + operation path, pre-parsed (none for Gemini, whose path names the model).
+    chat_uri: Option<Uri>,
+    embeddings_uri: Option<Uri>,
+    /// The key header, as this kind presents it.
+    auth: Option<(HeaderName, HeaderValue)>,
     timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("openai::Client")
+        f.debug_struct("remote::Client")
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
@@ -59,23 +72,86 @@ impl Client {
             .build(https);
         let auth = match &provider.api_key {
             Some(key) if !key.is_empty() => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| {
-                        "the API key contains characters not allowed in a header".to_owned()
-                    })?;
+                let (name, text) = match provider.kind {
+                    ProviderKind::Anthropic => (
+                        HeaderName::from_static("x-api-key"),
+                        key.expose().to_owned(),
+                    ),
+                    ProviderKind::Gemini => (
+                        HeaderName::from_static("x-goog-api-key"),
+                        key.expose().to_owned(),
+                    ),
+                    ProviderKind::Openai | ProviderKind::Demo => {
+                        (AUTHORIZATION, format!("Bearer {}", key.expose()))
+                    }
+                };
+                let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                    "the API key contains characters not allowed in a header".to_owned()
+                })?;
                 value.set_sensitive(true);
-                Some(value)
+                Some((name, value))
             }
             _ => None,
         };
+        let (chat_uri, embeddings_uri) = match provider.kind {
+            ProviderKind::Openai | ProviderKind::Demo => (
+                Some(parse("/chat/completions")?),
+                Some(parse("/embeddings")?),
+            ),
+            ProviderKind::Anthropic => (Some(parse("/messages")?), None),
+            ProviderKind::Gemini => {
+                parse("/models/m:generateContent")?;
+                (None, None)
+            }
+        };
         Ok(Client {
             name: provider.name.clone(),
+            kind: provider.kind,
             client,
-            chat_uri: parse("/chat/completions")?,
-            embeddings_uri: parse("/embeddings")?,
+            base: base.to_owned(),
+            chat_uri,
+            embeddings_uri,
             auth,
             timeouts: provider.timeouts,
         })
+    }
+
+    /// Where `request` goes.
+    fn uri(&self, request: &UpstreamRequest) -> Result<Uri, UpstreamError> {
+        let fixed = match request.endpoint {
+            Endpoint::Embeddings => &self.embeddings_uri,
+            _ => &self.chat_uri,
+        };
+        if let Some(uri) = fixed {
+            return Ok(uri.clone());
+        }
+        if self.kind != ProviderKind::Gemini || request.endpoint == Endpoint::Embeddings {
+            return Err(self.error(
+                Phase::Connect,
+                FailureKind::Transport,
+                format!(
+                    "provider kind `{}` has no {} endpoint",
+                    self.kind.as_str(),
+                    request.endpoint.name()
+                ),
+            ));
+        }
+        let method = if request.stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        format!(
+            "{}/models/{}:{method}",
+            self.base,
+            percent_encode_path(&request.model)
+        )
+        .parse::<Uri>()
+        .map_err(|e| self.error(Phase::Connect, FailureKind::Transport, e))
+    }
+
+    pub fn kind(&self) -> ProviderKind {
+        self.kind
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -83,16 +159,19 @@ impl Client {
     }
 
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        let uri = match request.endpoint {
-            switchyard_wire::openai::Endpoint::ChatCompletions => self.chat_uri.clone(),
-            switchyard_wire::openai::Endpoint::Embeddings => self.embeddings_uri.clone(),
-        };
+        let uri = self.uri(&request)?;
         let mut builder = Request::builder()
             .method(Method::POST)
             .uri(uri)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(auth) = &self.auth {
-            builder = builder.header(AUTHORIZATION, auth.clone());
+        if let Some((name, value)) = &self.auth {
+            builder = builder.header(name, value.clone());
+        }
+        if self.kind == ProviderKind::Anthropic {
+            builder = builder.header(
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(ANTHROPIC_VERSION),
+            );
         }
         if request.stream {
             builder = builder.header(
@@ -179,4 +258,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// `text` safe inside one URL path segment (model ids are plain, but an operator could write
+/// anything in the config).
+fn percent_encode_path(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
