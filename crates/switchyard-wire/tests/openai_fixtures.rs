@@ -115,6 +115,9 @@ fn errors_decode() {
     for (name, path) in fixtures("error_") {
         let status: u16 = name.split('_').nth(1).unwrap().parse().unwrap();
         let info = chat::decode_error(status, &std::fs::read(&path).unwrap());
-        insta::assert_snapshot!(format!("openai_{name}"), format!("HTTP {status}\n{info:#?}"));
+        insta::assert_snapshot!(
+            format!("openai_{name}"),
+            format!("HTTP {status}\n{info:#?}")
+        );
     }
 }
