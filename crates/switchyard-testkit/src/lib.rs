@@ -1,5 +1,5 @@
-//! switchyard-testkit: helpers for Switchyard's tests and benchmarks: a faithful mock OpenAI
-//! upstream ([`MockUpstream`]) and [`TestApp`], the real server on a random port in front of it
+//! switchyard-testkit: helpers for Switchyard's tests and benchmarks: a faithful mock upstream
+//! speaking OpenAI, Anthropic and Gemini on one port ([`MockUpstream`]) and [`TestApp`], the real server on a random port in front of it
 //! with a fresh database.
 
 pub mod app;

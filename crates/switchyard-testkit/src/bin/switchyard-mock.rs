@@ -1,6 +1,8 @@
-//! `switchyard-mock`: the mock OpenAI upstream as a standalone server, for benchmarks.
+//! `switchyard-mock`: the mock upstream as a standalone server, for benchmarks.
 //!
-//! It prints the base URL on stdout once it accepts connections and stops on SIGINT or SIGTERM.
+//! It prints the base URL of the OpenAI and Anthropic routes on stdout once it accepts
+//! connections (the Gemini routes are under `/v1beta` on the same port) and stops on SIGINT or
+//! SIGTERM.
 //! Requests are neither logged nor recorded, so the mock costs the benchmark as little as it can.
 
 use std::io::Write;
@@ -11,8 +13,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use switchyard_testkit::{MockOptions, MockUpstream};
 
-/// A mock OpenAI-compatible upstream (see the `mock` module of switchyard-testkit for the routes
-/// and the fault models).
+/// A mock upstream speaking OpenAI, Anthropic and Gemini (see the `mock` module of
+/// switchyard-testkit for the routes and the fault models).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -28,7 +30,7 @@ struct Args {
     /// Worker threads of the runtime; defaults to one per core.
     #[arg(long)]
     threads: Option<usize>,
-    /// The key requests must carry as `Authorization: Bearer <key>`.
+    /// The key requests must carry (Bearer, `x-api-key` or `x-goog-api-key`, by route).
     #[arg(long, default_value = switchyard_testkit::mock::DEFAULT_API_KEY)]
     api_key: String,
 }

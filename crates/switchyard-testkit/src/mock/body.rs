@@ -102,3 +102,15 @@ pub(crate) fn to_json(value: &impl Serialize) -> Vec<u8> {
     // every map key is a string and no Serialize impl here returns an error.
     serde_json::to_vec(value).unwrap_or_default()
 }
+
+/// A `text/event-stream` response that sends `steps` with `gap` between them.
+pub(crate) fn event_stream(steps: Vec<Step>, gap: Duration) -> Response {
+    let mut response = http::Response::new(paced(steps, gap));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

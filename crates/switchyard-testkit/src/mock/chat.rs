@@ -3,19 +3,13 @@
 
 use serde_json::{Map, Value};
 
+use super::answer::{self, Ask, Finish, Role, Tokens, Turn};
 use super::body::Response;
-use super::error::ApiError;
+use super::error::{self, ApiError};
 use super::faults::Fault;
 use super::route::Ctx;
 use super::{completion, sse};
 
-/// Completion tokens billed for a tool call, whatever its arguments.
-const TOOL_CALL_TOKENS: u64 = 8;
-/// Reasoning tokens reported by models named `reasoning-*`, inside `completion_tokens` as
-/// OpenAI counts them. Every other model reports none.
-pub const REASONING_TOKENS: u64 = 1_000;
-/// The arguments of every mock tool call, and the pieces they stream in.
-const TOOL_ARGUMENT_PIECES: [&str; 2] = ["{\"city\":", "\"Oslo\"}"];
 const ROLES: [&str; 6] = [
     "system",
     "developer",
@@ -25,42 +19,12 @@ const ROLES: [&str; 6] = [
     "function",
 ];
 
-/// The part of a chat request the answer depends on.
+/// A chat request: the neutral ask plus what only OpenAI's shape decides.
 #[derive(Debug)]
-pub(crate) struct Ask {
-    pub(crate) model: String,
+pub(crate) struct Request {
+    pub(crate) ask: Ask,
     pub(crate) stream: bool,
     pub(crate) include_usage: bool,
-    /// `max_completion_tokens`, else `max_tokens`.
-    limit: Option<u64>,
-    prompt_tokens: u64,
-    /// The first tool's name, when the last message is a user message asking about weather.
-    tool: Option<String>,
-    /// Words of the last user message.
-    last_user_words: Vec<String>,
-}
-
-/// The mock's answer to one request, before it is rendered.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    /// The text, in the pieces it streams in (one word each, spaces leading).
-    pub(crate) pieces: Vec<String>,
-    pub(crate) tool_call: Option<ToolCall>,
-    pub(crate) finish_reason: &'static str,
-    pub(crate) usage: Usage,
-}
-
-#[derive(Debug)]
-pub(crate) struct ToolCall {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) argument_pieces: &'static [&'static str],
-}
-
-impl ToolCall {
-    pub(crate) fn arguments(&self) -> String {
-        self.argument_pieces.concat()
-    }
 }
 
 /// OpenAI's usage object, with the detail blocks clients expect.
@@ -88,17 +52,21 @@ pub(crate) struct CompletionDetails {
 }
 
 impl Usage {
-    fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+    /// OpenAI's convention: cached tokens inside `prompt_tokens`, reasoning inside
+    /// `completion_tokens`.
+    pub(crate) fn of(tokens: &Tokens) -> Self {
+        let prompt_tokens = tokens.input + tokens.cached;
+        let completion_tokens = tokens.output + tokens.reasoning;
         Self {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
             prompt_tokens_details: PromptDetails {
-                cached_tokens: 0,
+                cached_tokens: tokens.cached,
                 audio_tokens: 0,
             },
             completion_tokens_details: CompletionDetails {
-                reasoning_tokens: 0,
+                reasoning_tokens: tokens.reasoning,
                 audio_tokens: 0,
                 accepted_prediction_tokens: 0,
                 rejected_prediction_tokens: 0,
@@ -107,25 +75,39 @@ impl Usage {
     }
 }
 
-pub(crate) async fn handle(ctx: &Ctx<'_>, body: Option<&Value>) -> Response {
-    let ask = match body.ok_or_else(ApiError::not_json).and_then(parse) {
-        Ok(ask) => ask,
-        Err(error) => return error.into_response(),
-    };
-    let fault = Fault::from_model(&ask.model);
-    if let Some(response) = Fault::before_head(fault).await {
-        return response;
-    }
-    let answer = answer(&ask, ctx.seq);
-    let id = format!("chatcmpl-mock-{}", ctx.seq);
-    if ask.stream {
-        sse::respond(ctx, &id, &ask, &answer, fault)
-    } else {
-        completion::respond(&id, &ask.model, &answer, fault)
+/// The finish reason OpenAI gives for how an answer ended; a stop sequence is a plain `stop`.
+pub(crate) fn finish_reason(finish: &Finish) -> &'static str {
+    match finish {
+        Finish::Complete | Finish::StopSequence(_) => "stop",
+        Finish::Length => "length",
+        Finish::ToolCall => "tool_calls",
     }
 }
 
-fn parse(body: &Value) -> Result<Ask, ApiError> {
+/// The id of the tool call in answer `seq`.
+pub(crate) fn tool_call_id(seq: u64) -> String {
+    format!("call_mock_{seq}")
+}
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, body: Option<&Value>) -> Response {
+    let request = match body.ok_or_else(ApiError::not_json).and_then(parse) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let fault = Fault::from_model(&request.ask.model);
+    if let Some(failure) = Fault::before_head(fault).await {
+        return error::failure(failure);
+    }
+    let answer = answer::decide(&request.ask);
+    let id = format!("chatcmpl-mock-{}", ctx.seq);
+    if request.stream {
+        sse::respond(ctx, &id, &request, &answer, fault)
+    } else {
+        completion::respond(ctx, &id, &request.ask.model, &answer, fault)
+    }
+}
+
+fn parse(body: &Value) -> Result<Request, ApiError> {
     let body = body.as_object().ok_or_else(ApiError::not_json)?;
     let model = match body.get("model") {
         Some(Value::String(model)) => model.clone(),
@@ -169,31 +151,30 @@ fn parse(body: &Value) -> Result<Ask, ApiError> {
     };
     let tool = first_tool(body)?;
 
-    let prompt_tokens = messages
-        .iter()
-        .map(|message| words(&text(message)).len() as u64)
-        .sum();
-    let last_user_words = messages
+    let turns = messages
         .iter()
         .zip(&roles)
-        .rev()
-        .find(|(_, role)| **role == "user")
-        .map(|(message, _)| words(&text(message)))
-        .unwrap_or_default();
-    let last_is_user = roles.last().is_some_and(|role| *role == "user");
-    let asks_weather = last_is_user
-        && messages
-            .last()
-            .is_some_and(|message| text(message).to_lowercase().contains("weather"));
+        .map(|(message, role)| Turn {
+            role: match *role {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                "tool" | "function" => Role::Tool,
+                _ => Role::System,
+            },
+            text: text(message),
+        })
+        .collect();
 
-    Ok(Ask {
-        model,
+    Ok(Request {
+        ask: Ask {
+            model,
+            turns,
+            tool,
+            limit,
+            stop: Vec::new(),
+        },
         stream,
         include_usage,
-        limit,
-        prompt_tokens,
-        tool: tool.filter(|_| asks_weather),
-        last_user_words,
     })
 }
 
@@ -283,67 +264,5 @@ fn text(message: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
-    }
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
-}
-
-fn answer(ask: &Ask, seq: u64) -> Answer {
-    if let Some(name) = &ask.tool {
-        return Answer {
-            pieces: Vec::new(),
-            tool_call: Some(ToolCall {
-                id: format!("call_mock_{seq}"),
-                name: name.clone(),
-                argument_pieces: &TOOL_ARGUMENT_PIECES,
-            }),
-            finish_reason: "tool_calls",
-            usage: Usage::new(ask.prompt_tokens, TOOL_CALL_TOKENS),
-        };
-    }
-    let topic: Vec<&str> = ask
-        .last_user_words
-        .iter()
-        .take(5)
-        .map(String::as_str)
-        .collect();
-    let topic = if topic.is_empty() {
-        "nothing".to_owned()
-    } else {
-        topic.join(" ")
-    };
-    let text = format!("Mock answer to: {topic}");
-    let mut pieces: Vec<String> = text
-        .split(' ')
-        .enumerate()
-        .map(|(at, word)| {
-            if at == 0 {
-                word.to_owned()
-            } else {
-                format!(" {word}")
-            }
-        })
-        .collect();
-    let mut finish_reason = "stop";
-    if let Some(limit) = ask.limit.and_then(|limit| usize::try_from(limit).ok())
-        && limit < pieces.len()
-    {
-        pieces.truncate(limit);
-        finish_reason = "length";
-    }
-    let completion_tokens = pieces.len() as u64;
-    let mut usage = Usage::new(ask.prompt_tokens, completion_tokens);
-    if ask.model.starts_with("reasoning-") {
-        usage.completion_tokens += REASONING_TOKENS;
-        usage.total_tokens += REASONING_TOKENS;
-        usage.completion_tokens_details.reasoning_tokens = REASONING_TOKENS;
-    }
-    Answer {
-        pieces,
-        tool_call: None,
-        finish_reason,
-        usage,
     }
 }

@@ -3,9 +3,11 @@
 use http::StatusCode;
 use serde::Serialize;
 
+use super::answer::Answer;
 use super::body::{self, Response};
-use super::chat::{Answer, Usage};
+use super::chat::{self, Usage};
 use super::faults::Fault;
+use super::route::Ctx;
 
 /// The `created` of every mock object, so golden files stay stable.
 pub(crate) const CREATED: u64 = 1_730_000_000;
@@ -21,7 +23,7 @@ struct Completion<'a> {
     service_tier: &'static str,
     choices: [Choice<'a>; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<&'a Usage>,
+    usage: Option<Usage>,
 }
 
 #[derive(Serialize)]
@@ -56,10 +58,17 @@ struct Function<'a> {
     arguments: String,
 }
 
-pub(crate) fn respond(id: &str, model: &str, answer: &Answer, fault: Option<Fault>) -> Response {
+pub(crate) fn respond(
+    ctx: &Ctx<'_>,
+    id: &str,
+    model: &str,
+    answer: &Answer,
+    fault: Option<Fault>,
+) -> Response {
+    let call_id = chat::tool_call_id(ctx.seq);
     let tool_calls = answer.tool_call.as_ref().map(|call| {
         [ToolCall {
-            id: &call.id,
+            id: &call_id,
             kind: "function",
             function: Function {
                 name: &call.name,
@@ -85,9 +94,9 @@ pub(crate) fn respond(id: &str, model: &str, answer: &Answer, fault: Option<Faul
                 tool_calls,
             },
             logprobs: (),
-            finish_reason: answer.finish_reason,
+            finish_reason: chat::finish_reason(&answer.finish),
         }],
-        usage: (fault != Some(Fault::NoUsage)).then_some(&answer.usage),
+        usage: (fault != Some(Fault::NoUsage)).then(|| Usage::of(&answer.tokens)),
     };
     if fault == Some(Fault::CutStream) {
         body::cut_json(&completion)

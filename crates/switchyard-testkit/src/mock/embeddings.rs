@@ -70,8 +70,8 @@ pub(crate) async fn handle(body: Option<&Value>) -> Response {
         Err(error) => return error.into_response(),
     };
     let fault = Fault::from_model(model);
-    if let Some(response) = Fault::before_head(fault).await {
-        return response;
+    if let Some(failure) = Fault::before_head(fault).await {
+        return super::error::failure(failure);
     }
 
     let prompt_tokens = inputs.iter().map(Input::tokens).sum();

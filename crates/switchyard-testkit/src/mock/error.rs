@@ -1,10 +1,11 @@
 //! OpenAI error responses: the nested `{"error":{…}}` body OpenAI sends, and the flat body that
 //! Mistral and some vLLM versions send instead (wire-formats §1.5).
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use super::body::{self, Response};
+use super::faults::Failure;
 
 /// One failure, rendered in OpenAI's error shape.
 #[derive(Debug, Clone, Serialize)]
@@ -98,4 +99,67 @@ impl ApiError {
             },
         )
     }
+}
+
+/// A fault's error status in OpenAI's shape, with the retry headers OpenAI sends.
+pub(crate) fn failure(failure: Failure) -> Response {
+    match failure {
+        Failure::ServerError => server_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "mock: the server had an error while processing your request",
+        ),
+        // OpenAI has no 529; an overloaded engine is its 503.
+        Failure::Unavailable | Failure::Overloaded => {
+            let mut response = server_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "mock: the engine is currently overloaded, please try again later",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            response
+        }
+        Failure::RateLimited => rate_limited(),
+        Failure::Rejected => ApiError::invalid(
+            "mock: this model rejects the request",
+            Some("messages"),
+            Some("mock_rejected"),
+        )
+        .into_response(),
+        Failure::FlatRejected => {
+            ApiError::invalid("mock: flat error", None, None).into_flat_response()
+        }
+    }
+}
+
+fn server_error(status: StatusCode, message: &str) -> Response {
+    ApiError {
+        status,
+        message: message.to_owned(),
+        kind: "server_error",
+        param: None,
+        code: None,
+    }
+    .into_response()
+}
+
+fn rate_limited() -> Response {
+    let mut response = ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        message: "mock: rate limit reached for requests. Please try again in 1s.".to_owned(),
+        kind: "requests",
+        param: None,
+        code: Some("rate_limit_exceeded"),
+    }
+    .into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("retry-after", "1"),
+        ("retry-after-ms", "1000"),
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "1s"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }

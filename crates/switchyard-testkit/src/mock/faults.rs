@@ -5,11 +5,6 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use http::{HeaderValue, StatusCode};
-
-use super::body::Response;
-use super::error::ApiError;
-
 /// How long `fault-slow-first-byte` waits before the response head.
 pub(crate) const SLOW_FIRST_BYTE: Duration = Duration::from_secs(2);
 /// The gap between frames under `fault-slow-stream`.
@@ -29,10 +24,12 @@ pub(crate) enum Fault {
     NoUsage,
     StreamError,
     SlowStream,
+    Overloaded,
+    Blocked,
 }
 
 impl Fault {
-    pub(crate) const ALL: [Fault; 11] = [
+    pub(crate) const ALL: [Fault; 13] = [
         Fault::ServerError,
         Fault::Unavailable,
         Fault::RateLimited,
@@ -44,6 +41,8 @@ impl Fault {
         Fault::NoUsage,
         Fault::StreamError,
         Fault::SlowStream,
+        Fault::Overloaded,
+        Fault::Blocked,
     ];
 
     /// The model name that selects this fault.
@@ -60,6 +59,8 @@ impl Fault {
             Fault::NoUsage => "fault-no-usage",
             Fault::StreamError => "fault-stream-error",
             Fault::SlowStream => "fault-slow-stream",
+            Fault::Overloaded => "fault-529",
+            Fault::Blocked => "fault-blocked",
         }
     }
 
@@ -68,36 +69,27 @@ impl Fault {
         Fault::ALL.into_iter().find(|fault| fault.model() == model)
     }
 
-    /// Plays the part of the fault that comes before the response head. Returns the whole
-    /// response when the fault is an error status; `None` when the normal answer should follow.
-    pub(crate) async fn before_head(fault: Option<Fault>) -> Option<Response> {
+    /// The gap between stream frames: [`SLOW_STREAM_GAP`] under `fault-slow-stream`, else the
+    /// mock's configured `chunk_delay`.
+    pub(crate) fn frame_gap(fault: Option<Fault>, chunk_delay: Duration) -> Duration {
+        if fault == Some(Fault::SlowStream) {
+            SLOW_STREAM_GAP
+        } else {
+            chunk_delay
+        }
+    }
+
+    /// Plays the part of the fault that comes before the response head: a delay, or no answer at
+    /// all. Returns the failure to answer with when the fault is an error status (each dialect
+    /// renders it in its own error shape); `None` when the normal answer should follow.
+    pub(crate) async fn before_head(fault: Option<Fault>) -> Option<Failure> {
         match fault? {
-            Fault::ServerError => Some(server_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "mock: the server had an error while processing your request",
-            )),
-            Fault::Unavailable => {
-                let mut response = server_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "mock: the engine is currently overloaded, please try again later",
-                );
-                response
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
-                Some(response)
-            }
-            Fault::RateLimited => Some(rate_limited()),
-            Fault::Rejected => Some(
-                ApiError::invalid(
-                    "mock: this model rejects the request",
-                    Some("messages"),
-                    Some("mock_rejected"),
-                )
-                .into_response(),
-            ),
-            Fault::FlatRejected => {
-                Some(ApiError::invalid("mock: flat error", None, None).into_flat_response())
-            }
+            Fault::ServerError => Some(Failure::ServerError),
+            Fault::Unavailable => Some(Failure::Unavailable),
+            Fault::RateLimited => Some(Failure::RateLimited),
+            Fault::Rejected => Some(Failure::Rejected),
+            Fault::FlatRejected => Some(Failure::FlatRejected),
+            Fault::Overloaded => Some(Failure::Overloaded),
             Fault::SlowFirstByte => {
                 tokio::time::sleep(SLOW_FIRST_BYTE).await;
                 None
@@ -108,39 +100,28 @@ impl Fault {
                 let never: Infallible = std::future::pending().await;
                 match never {}
             }
-            Fault::CutStream | Fault::NoUsage | Fault::StreamError | Fault::SlowStream => None,
+            Fault::CutStream
+            | Fault::NoUsage
+            | Fault::StreamError
+            | Fault::SlowStream
+            | Fault::Blocked => None,
         }
     }
 }
 
-fn server_error(status: StatusCode, message: &str) -> Response {
-    ApiError {
-        status,
-        message: message.to_owned(),
-        kind: "server_error",
-        param: None,
-        code: None,
-    }
-    .into_response()
-}
-
-fn rate_limited() -> Response {
-    let mut response = ApiError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        message: "mock: rate limit reached for requests. Please try again in 1s.".to_owned(),
-        kind: "requests",
-        param: None,
-        code: Some("rate_limit_exceeded"),
-    }
-    .into_response();
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("retry-after", "1"),
-        ("retry-after-ms", "1000"),
-        ("x-ratelimit-remaining-requests", "0"),
-        ("x-ratelimit-reset-requests", "1s"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
+/// An error status a fault answers with, before any dialect has given it a shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// `fault-500`.
+    ServerError,
+    /// `fault-503`.
+    Unavailable,
+    /// `fault-429`.
+    RateLimited,
+    /// `fault-400`.
+    Rejected,
+    /// `fault-flat-400`: OpenAI's flat body; other dialects answer as for `fault-400`.
+    FlatRejected,
+    /// `fault-529`: Anthropic's 529; other dialects answer their own "overloaded" 503.
+    Overloaded,
 }

@@ -1,54 +1,88 @@
-//! A faithful mock of an OpenAI-compatible upstream, served over real HTTP on 127.0.0.1.
+//! A faithful mock of the upstream APIs the gateway calls, served over real HTTP on 127.0.0.1:
+//! OpenAI-compatible routes, Anthropic Messages and Google Gemini, all on one port.
 //!
-//! The gateway's tests point a channel at [`MockUpstream::base_url`] and then assert on what the
-//! gateway sent ([`MockUpstream::requests`]) and on what reached the client. The mock follows the
-//! wire formats in `shared/reference/wire-formats.md` §1 and §3: OpenAI error bodies, Bearer auth,
-//! `x-request-id` and `x-ratelimit-*` headers, and the exact streaming frame order of §1.4.
+//! The gateway's tests point a channel at [`MockUpstream::base_url`] (OpenAI and Anthropic kinds)
+//! or [`MockUpstream::gemini_base_url`] (Gemini) and then assert on what the gateway sent
+//! ([`MockUpstream::requests`]) and on what reached the client. The mock follows the wire formats
+//! in `shared/reference/wire-formats.md` §1, §3, §4 and §5: each provider's auth, error bodies,
+//! headers and exact streaming frame order.
 //!
-//! Everything is deterministic: ids count up per mock (`chatcmpl-mock-1`, `call_mock_1`, …),
-//! `created` is always 1730000000, answers and token counts derive from the request's words, and
-//! embeddings derive from a hash of each input.
+//! Everything is deterministic: ids count up per mock, one number per request (`chatcmpl-mock-N`
+//! and `call_mock_N`; `msg_mock_N` and `toolu_mock_N`; `responseId` `gemini-mock-N`), `created`
+//! is always 1730000000, answers and token counts derive from the request's words, and embeddings
+//! derive from a hash of each input.
 //!
 //! # Routes
-//! | route | answer |
-//! | --- | --- |
-//! | `POST /v1/chat/completions` | "Mock answer to: <first 5 words of the last user message>", or one call to the first tool when the last message is a user message mentioning "weather" |
-//! | `POST /v1/embeddings` | unit vectors of 8 dimensions (or `dimensions`), as floats or base64 |
-//! | `GET /v1/models`, `GET /v1/models/{id}` | the configured models plus every fault model |
-//! | anything else | 404 `Invalid URL (METHOD /path)` |
+//! | route | auth | answer |
+//! | --- | --- | --- |
+//! | `POST /v1/chat/completions` | `Authorization: Bearer` | "Mock answer to: <first 5 words of the last user message>", or one call to the first tool when the last message is a user message mentioning "weather" |
+//! | `POST /v1/embeddings` | Bearer | unit vectors of 8 dimensions (or `dimensions`), as floats or base64 |
+//! | `GET /v1/models`, `GET /v1/models/{id}` | Bearer | the configured models plus every fault model |
+//! | `POST /v1/messages` | `x-api-key` and `anthropic-version` | the same answer as a `message` (§4.2) or an event stream (§4.3); tool calls are `tool_use` blocks |
+//! | `POST /v1/messages/count_tokens` | as above | `{"input_tokens":N}` |
+//! | `POST /v1beta/models/{model}:generateContent` | `x-goog-api-key` or `?key=` | the same answer as a `GenerateContentResponse` (§5.2); tool calls are whole `functionCall` parts without ids |
+//! | `POST /v1beta/models/{model}:streamGenerateContent` | as above | with `alt=sse`, `data:` frames ending `\r\n\r\n` (a word each, finish and usage on the last, no `[DONE]`); without, a JSON array of the same chunks |
+//! | `POST /v1beta/models/{model}:countTokens` | as above | `{"totalTokens":N}` |
+//! | anything else | | 404 in the route's provider's shape |
 //!
-//! Token counts: `prompt_tokens` is the number of whitespace-separated words in all message
-//! text, `completion_tokens` the number of words answered (8 for a tool call); `max_tokens` or
-//! `max_completion_tokens` truncate the answer to that many words with `finish_reason:"length"`.
+//! A wrong key is a 401 for OpenAI (`invalid_api_key`) and Anthropic (`authentication_error`);
+//! Gemini answers a wrong key with 400 `API_KEY_INVALID` and a missing one with 403. Anthropic
+//! without `anthropic-version` is a 400. Each dialect validates its requests as its provider does
+//! (`anthropic::request`, `gemini::request` list the checks) and answers mistakes with that
+//! provider's 400.
+//!
+//! The answer is decided once for every dialect (`answer::decide`). Token counts: the prompt is
+//! the number of whitespace-separated words in all message and system text (tool results
+//! included), the output the number of words answered (8 for a tool call). An output limit
+//! (`max_tokens`, `max_completion_tokens`, `maxOutputTokens`) truncates the answer to that many
+//! words (`length`, `max_tokens`, `MAX_TOKENS`). An Anthropic or Gemini stop sequence equal to a
+//! word of the answer ends it before that word (`stop_sequence` with the sequence; Gemini `STOP`).
+//!
+//! Models named `reasoning-*` report [`REASONING_TOKENS`] reasoning tokens: inside
+//! `completion_tokens` (OpenAI) and `output_tokens` (Anthropic, which also sends a thinking block
+//! [`THINKING`] signed [`THINKING_SIGNATURE`] before the text), apart from
+//! `candidatesTokenCount` as `thoughtsTokenCount` (Gemini). Models named `cache-*` report
+//! [`CACHED_TOKENS`] cached prompt tokens on top of the words: inside `prompt_tokens` as
+//! `cached_tokens` (OpenAI) and `promptTokenCount` as `cachedContentTokenCount` (Gemini), outside
+//! `input_tokens` as `cache_read_input_tokens` (Anthropic). Gemini `functionCall` parts carry
+//! `thoughtSignature` [`THOUGHT_SIGNATURE`], and a `gemini-3*` model refuses a replayed
+//! function-call turn whose first call lacks one.
 //!
 //! # Faults
-//! A request picks a fault by its `model` name, so a gateway test configures a model whose
-//! upstream model is one of these. They apply to chat completions; the status, delay and hang
-//! faults, `fault-cut-stream` (non-stream) and `fault-no-usage` apply to embeddings too.
+//! A request picks a fault by its model name (for Gemini, the model in the path), so a gateway
+//! test configures a model whose upstream model is one of these. They apply to every chat route;
+//! the status, delay and hang faults, `fault-cut-stream` (non-stream) and `fault-no-usage` apply
+//! to embeddings too. Error statuses use each provider's body: OpenAI `{"error":{…}}`, Anthropic
+//! `{"type":"error","error":{"type","message"}}`, Gemini `{"error":{"code","message","status"}}`.
 //!
-//! | model | behaviour |
-//! | --- | --- |
-//! | `fault-500` | 500 `server_error` |
-//! | `fault-503` | 503 `server_error`, `retry-after: 1` |
-//! | `fault-429` | 429 `rate_limit_exceeded`, `retry-after: 1`, `retry-after-ms: 1000` |
-//! | `fault-400` | 400 `invalid_request_error`, param `messages`, code `mock_rejected`, message "mock: this model rejects the request" |
-//! | `fault-flat-400` | 400 with the flat Mistral/vLLM body `{"object":"error","message":"mock: flat error",…}` |
-//! | `fault-slow-first-byte` | waits 2 s before the response head, then answers normally |
-//! | `fault-hang` | never answers; the connection is held until the client leaves or the mock stops |
-//! | `fault-cut-stream` | stream: role chunk and 3 content chunks, then the connection is cut (no finish, usage or `[DONE]`); non-stream: `content-length` of the whole body, half of it sent, then cut |
-//! | `fault-no-usage` | a complete answer without usage: no `usage` field, and no usage chunk even when `include_usage` is asked |
-//! | `fault-stream-error` | stream: role chunk and 2 content chunks, then `data: {"error":{…}}` and the end of the body (no `[DONE]`); non-stream: normal |
-//! | `fault-slow-stream` | a normal stream with 200 ms between frames; non-stream: normal |
+//! | model | OpenAI | Anthropic | Gemini |
+//! | --- | --- | --- | --- |
+//! | `fault-500` | 500 `server_error` | 500 `api_error` | 500 `INTERNAL` |
+//! | `fault-503` | 503 `server_error`, `retry-after: 1` | 503 `api_error`, `retry-after: 1` | 503 `UNAVAILABLE` |
+//! | `fault-529` | as `fault-503` | 529 `overloaded_error` | as `fault-503` |
+//! | `fault-429` | 429 `rate_limit_exceeded`, `retry-after: 1`, `retry-after-ms: 1000` | 429 `rate_limit_error`, `retry-after: 1` | 429 `RESOURCE_EXHAUSTED` with `RetryInfo{retryDelay:"1s"}` |
+//! | `fault-400` | 400 `invalid_request_error`, param `messages`, code `mock_rejected` | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT` |
+//! | `fault-flat-400` | 400 with the flat Mistral/vLLM body `{"object":"error","message":"mock: flat error",…}` | as `fault-400` | as `fault-400` |
+//! | `fault-blocked` | answers normally | answers normally | 200 without candidates, `promptFeedback:{blockReason:"SAFETY"}` |
+//! | `fault-slow-first-byte` | waits 2 s before the response head, then answers normally | same | same |
+//! | `fault-hang` | never answers; the connection is held until the client leaves or the mock stops | same | same |
+//! | `fault-cut-stream` | stream: role chunk and 3 content chunks, then the connection is cut (no finish, usage or `[DONE]`) | stream: events up to the 3rd `content_block_delta`, then cut | stream: 3 chunks, then cut |
+//! | | non-stream, every dialect: `content-length` of the whole body, half of it sent, then cut | | |
+//! | `fault-no-usage` | no `usage` field, and no usage chunk even when `include_usage` is asked | no `usage` in the message, `message_start` or `message_delta` | no `usageMetadata` |
+//! | `fault-stream-error` | stream: role chunk and 2 content chunks, then `data: {"error":{…}}` and the end of the body (no `[DONE]`) | events up to the 2nd delta, then `event: error` with `overloaded_error` | 2 chunks, then a `{"error":{…,"status":"INTERNAL"}}` frame |
+//! | `fault-slow-stream` | a normal stream with 200 ms between frames | same | same |
 //!
-//! Models named `reasoning-*` answer normally and report [`REASONING_TOKENS`] reasoning tokens,
-//! counted inside `completion_tokens`.
+//! Non-stream requests answer normally under `fault-stream-error` and `fault-slow-stream`.
 
+mod answer;
+mod anthropic;
 mod body;
 mod chat;
 mod completion;
 mod embeddings;
 mod error;
 mod faults;
+mod gemini;
 mod models;
 mod record;
 mod route;
@@ -63,7 +97,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use chat::REASONING_TOKENS;
+pub use answer::{CACHED_TOKENS, REASONING_TOKENS};
+pub use anthropic::{THINKING, THINKING_SIGNATURE};
+pub use gemini::THOUGHT_SIGNATURE;
 pub use record::Recorded;
 
 /// The API key a [`MockUpstream`] accepts unless [`MockOptions::api_key`] says otherwise.
@@ -81,7 +117,7 @@ pub struct MockOptions {
     pub record: bool,
     /// Model ids listed by `GET /v1/models`; the fault models are always listed after them.
     pub models: Vec<String>,
-    /// The key requests must carry as `Authorization: Bearer <key>`.
+    /// The key requests must carry, in the form each route's provider expects.
     pub api_key: String,
 }
 
@@ -148,7 +184,20 @@ impl MockUpstream {
         format!("http://{}/v1", self.addr)
     }
 
-    /// The key requests must carry as `Authorization: Bearer <key>`.
+    /// The base URL of the Anthropic routes, the same as [`base_url`](Self::base_url): a client
+    /// appends `/messages`.
+    pub fn anthropic_base_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// The base URL of the Gemini routes, such as `http://127.0.0.1:40123/v1beta`: a client
+    /// appends `/models/{model}:generateContent` or `/models/{model}:streamGenerateContent?alt=sse`.
+    pub fn gemini_base_url(&self) -> String {
+        format!("http://{}/v1beta", self.addr)
+    }
+
+    /// The key every route accepts: as `Authorization: Bearer <key>` (OpenAI), `x-api-key`
+    /// (Anthropic), or `x-goog-api-key` or `?key=` (Gemini).
     pub fn api_key(&self) -> &str {
         &self.shared.options.api_key
     }

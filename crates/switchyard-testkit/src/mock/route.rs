@@ -1,5 +1,5 @@
-//! One request's path through the mock: read and record it, check the key, dispatch by route,
-//! and stamp the headers OpenAI puts on every response.
+//! One request's path through the mock: read and record it, check the key the way the route's
+//! provider does, dispatch by route, and stamp the headers that provider puts on every response.
 
 use std::time::Instant;
 
@@ -12,7 +12,27 @@ use super::body::Response;
 use super::error::ApiError;
 use super::record::Recorded;
 use super::server::Shared;
-use super::{MockOptions, chat, embeddings, models};
+use super::{MockOptions, anthropic, chat, embeddings, gemini, models};
+
+/// Whose API a route belongs to; it decides the auth check, the error shape and the headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Dialect {
+    fn of(path: &str) -> Dialect {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Dialect::Anthropic
+        } else if path.starts_with("/v1beta/") {
+            Dialect::Gemini
+        } else {
+            Dialect::OpenAi
+        }
+    }
+}
 
 /// What a route handler needs besides the request body.
 #[derive(Debug)]
@@ -45,11 +65,39 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> Respo
         tokio::time::sleep(ctx.options.latency).await;
     }
 
-    let mut response = match authorize(&parts.headers, &ctx.options.api_key) {
-        Err(denied) => denied.into_response(),
-        Ok(()) => dispatch(&ctx, &parts.method, parts.uri.path(), body.as_ref()).await,
+    let (path, query) = (parts.uri.path(), parts.uri.query());
+    let dialect = Dialect::of(path);
+    let key = &ctx.options.api_key;
+    let authorized = match dialect {
+        Dialect::OpenAi => authorize(&parts.headers, key).map_err(ApiError::into_response),
+        Dialect::Anthropic => {
+            anthropic::authorize(&parts.headers, key).map_err(anthropic::Error::into_response)
+        }
+        Dialect::Gemini => gemini::authorize(&parts.headers, query, key)
+            .map_err(|denied| denied.into_response(gemini::in_array(path, query))),
     };
-    stamp(response.headers_mut(), ctx.seq, started);
+    let mut response = match authorized {
+        Err(denied) => denied,
+        Ok(()) => match dialect {
+            Dialect::OpenAi => dispatch(&ctx, &parts.method, path, body.as_ref()).await,
+            Dialect::Anthropic => match (&parts.method, path) {
+                (&Method::POST, "/v1/messages") => anthropic::handle(&ctx, body.as_ref()).await,
+                (&Method::POST, "/v1/messages/count_tokens") => {
+                    anthropic::count_tokens(body.as_ref())
+                }
+                _ => anthropic::Error::unknown_route(&parts.method, path).into_response(),
+            },
+            Dialect::Gemini => {
+                gemini::handle(&ctx, &parts.method, path, query, body.as_ref()).await
+            }
+        },
+    };
+    match dialect {
+        Dialect::OpenAi => stamp(response.headers_mut(), ctx.seq, started),
+        Dialect::Anthropic => anthropic::stamp(response.headers_mut(), ctx.seq),
+        // Gemini sends no request-id or rate-limit headers (wire-formats §5.4).
+        Dialect::Gemini => {}
+    }
     response
 }
 

@@ -2,14 +2,14 @@
 //! the stream faults that break that order on purpose.
 
 use bytes::Bytes;
-use http::{HeaderValue, header};
 use serde::Serialize;
 
+use super::answer::Answer;
 use super::body::{self, Response, Step};
-use super::chat::{Answer, Ask, Usage};
+use super::chat::{self, Request, Usage};
 use super::completion::{CREATED, FINGERPRINT};
 use super::error::ApiError;
-use super::faults::{Fault, SLOW_STREAM_GAP};
+use super::faults::Fault;
 use super::route::Ctx;
 
 /// Content frames `fault-cut-stream` sends before cutting the connection.
@@ -70,17 +70,20 @@ struct FunctionDelta<'a> {
 pub(crate) fn respond(
     ctx: &Ctx<'_>,
     id: &str,
-    ask: &Ask,
+    request: &Request,
     answer: &Answer,
     fault: Option<Fault>,
 ) -> Response {
-    let with_usage = ask.include_usage && fault != Some(Fault::NoUsage);
+    let model = &request.ask.model;
+    let usage = Usage::of(&answer.tokens);
+    let call_id = chat::tool_call_id(ctx.seq);
+    let with_usage = request.include_usage && fault != Some(Fault::NoUsage);
     let chunk = |choices: Vec<ChunkChoice<'_>>| -> Bytes {
         frame(&Chunk {
             id,
             object: "chat.completion.chunk",
             created: CREATED,
-            model: &ask.model,
+            model,
             system_fingerprint: FINGERPRINT,
             choices,
             usage: with_usage.then_some(None),
@@ -103,7 +106,7 @@ pub(crate) fn respond(
     if let Some(call) = &answer.tool_call {
         let opening = ToolCallDelta {
             index: 0,
-            id: Some(&call.id),
+            id: Some(&call_id),
             kind: Some("function"),
             function: FunctionDelta {
                 name: Some(&call.name),
@@ -140,36 +143,24 @@ pub(crate) fn respond(
         }
         _ => {
             steps.extend(content.into_iter().map(Step::Send));
-            let finish = choice(Delta::default(), Some(answer.finish_reason));
+            let finish = choice(Delta::default(), Some(chat::finish_reason(&answer.finish)));
             steps.push(Step::Send(chunk(vec![finish])));
             if with_usage {
                 steps.push(Step::Send(frame(&Chunk {
                     id,
                     object: "chat.completion.chunk",
                     created: CREATED,
-                    model: &ask.model,
+                    model,
                     system_fingerprint: FINGERPRINT,
                     choices: Vec::new(),
-                    usage: Some(Some(&answer.usage)),
+                    usage: Some(Some(&usage)),
                 })));
             }
             steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
         }
     }
 
-    let gap = if fault == Some(Fault::SlowStream) {
-        SLOW_STREAM_GAP
-    } else {
-        ctx.options.chunk_delay
-    };
-    let mut response = http::Response::new(body::paced(steps, gap));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    body::event_stream(steps, Fault::frame_gap(fault, ctx.options.chunk_delay))
 }
 
 fn choice<'a>(delta: Delta<'a>, finish_reason: Option<&'static str>) -> ChunkChoice<'a> {
