@@ -845,3 +845,23 @@ async fn options_add_latency_and_can_turn_recording_off() {
     assert_eq!(mock.request_count(), 1);
     assert!(mock.requests().is_empty());
 }
+
+#[tokio::test]
+async fn model_prefixes_report_reasoning_and_cached_tokens_inside_the_totals() {
+    let mock = MockUpstream::spawn().await;
+    let reasoning = chat(&mock, ask("reasoning-gpt", "one two")).await.json();
+    assert_eq!(reasoning["usage"]["completion_tokens"], 5 + 1_000);
+    assert_eq!(
+        reasoning["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        1_000
+    );
+    let cached = chat(&mock, ask("cache-gpt", "one two")).await.json();
+    assert_eq!(cached["usage"]["prompt_tokens"], 2 + 10);
+    assert_eq!(
+        cached["usage"]["prompt_tokens_details"]["cached_tokens"],
+        10
+    );
+    // OpenAI has no 529: the overloaded fault is its 503.
+    let overloaded = chat(&mock, ask("fault-529", "hi")).await;
+    assert_eq!(overloaded.status, StatusCode::SERVICE_UNAVAILABLE);
+}
