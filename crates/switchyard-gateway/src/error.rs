@@ -92,10 +92,11 @@ impl ApiError {
         }
     }
 
-    /// Anthropic's `error.type` for this error: the upstream's own when it is one of
-    /// Anthropic's names, else the one its status means.
+    /// Anthropic's `error.type` for this error: a relayed upstream error's own when it is one
+    /// of Anthropic's names, else the one its status means.
     pub fn anthropic_type(&self) -> &str {
-        if ANTHROPIC_TYPES.contains(&self.kind.as_str()) {
+        if self.code == ErrorCode::UpstreamRejected && ANTHROPIC_TYPES.contains(&self.kind.as_str())
+        {
             return &self.kind;
         }
         match self.status.as_u16() {

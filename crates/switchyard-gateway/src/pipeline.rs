@@ -24,7 +24,7 @@ use switchyard_core::ledger::Transfer;
 use switchyard_core::{Nanos, RequestId, Secret, policy};
 use switchyard_store::{Store, StoreError};
 use switchyard_wire::anthropic;
-use switchyard_wire::neutral::{ChatRequest, ErrorKind};
+use switchyard_wire::neutral::ErrorKind;
 use switchyard_wire::openai::usage::usage_of_response;
 use switchyard_wire::openai::{Endpoint, RequestPeek};
 
@@ -328,22 +328,22 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if peek.stream && is_sse {
-            let (meter, output) = match (plan, format) {
-                (Plan::PassThrough, Format::OpenAi) => (
+            let (meter, output) = match (&neutral, format) {
+                (None, Format::OpenAi) => (
                     Meter::OpenAiPeek {
                         client_wants_usage: peek.client_wants_usage,
                     },
                     Output::Raw(translate::dialect(endpoint)),
                 ),
-                (Plan::PassThrough, _) => (
+                (None, _) => (
                     Meter::Decode(translate::stream_decoder(format)),
                     Output::Raw(translate::dialect(endpoint)),
                 ),
-                (Plan::Translate, _) => (
+                (Some(request), _) => (
                     Meter::Decode(translate::stream_decoder(format)),
                     Output::Encode(translate::stream_encoder(
                         endpoint,
-                        neutral.as_ref().unwrap_or(&ChatRequest::default()),
+                        request,
                         &peek.model,
                         meta.received_at / 1_000,
                         peek.client_wants_usage,
@@ -376,8 +376,8 @@ impl Gateway {
             timeouts.total,
         )
         .await?;
-        let (bytes, usage, generated) = match plan {
-            Plan::PassThrough => {
+        let (bytes, usage, generated) = match &neutral {
+            None => {
                 let usage = match format {
                     Format::Anthropic => anthropic::usage_of_response(&bytes),
                     Format::OpenAi | Format::Gemini => usage_of_response(&bytes),
@@ -391,7 +391,7 @@ impl Gateway {
                 };
                 (bytes, usage, generated)
             }
-            Plan::Translate => {
+            Some(request) => {
                 let answer = translate::decode_response(format, &bytes)
                     .map_err(|why| unreadable_answer(route, &why))?;
                 let generated = if answer.usage.is_none() {
@@ -401,7 +401,7 @@ impl Gateway {
                 };
                 let out = translate::encode_response(
                     endpoint,
-                    neutral.as_ref().unwrap_or(&ChatRequest::default()),
+                    request,
                     &answer,
                     &peek.model,
                     meta.received_at / 1_000,
@@ -410,9 +410,9 @@ impl Gateway {
             }
         };
         pending.complete(usage, &generated, true, route.model.prices);
-        let content_type = match plan {
-            Plan::PassThrough => response.headers.get(CONTENT_TYPE).cloned(),
-            Plan::Translate => None,
+        let content_type = match neutral {
+            None => response.headers.get(CONTENT_TYPE).cloned(),
+            Some(_) => None,
         }
         .unwrap_or(HeaderValue::from_static("application/json"));
         let mut http = Response::new(
@@ -679,7 +679,7 @@ fn upstream_status_error(
             {
                 error.kind = kind;
             } else if format == Format::Anthropic {
-                error.kind = anthropic_kind(info.kind).to_owned();
+                error.kind = anthropic::error_type(info.kind).to_owned();
             }
             error.body_code = info.code;
             error
@@ -700,10 +700,6 @@ fn upstream_status_error(
 /// The `type` of an OpenAI-shaped error body, relayed as the upstream wrote it.
 fn openai_type(body: &[u8]) -> Option<String> {
     switchyard_wire::openai::UpstreamErrorInfo::parse(body).kind
-}
-
-fn anthropic_kind(kind: ErrorKind) -> &'static str {
-    anthropic::error_type(kind)
 }
 
 /// Reads a whole upstream body, bounded in size and time.

@@ -17,9 +17,10 @@ use switchyard_core::{Nanos, UserId};
 use switchyard_store::test_support::TestDb;
 use switchyard_store::{Backend, LogFilter, Store};
 
-/// Models every TestApp serves. `mock-*` and `fault-*` go to the mock upstream (the fault
-/// names select its fault modes), `demo-*` to the built-in demo provider, `dead-chat` to a
-/// port where nothing listens.
+/// Models every TestApp serves. `mock-*` and `fault-*` go to the mock upstream in OpenAI's
+/// format (the fault names select its fault modes), `claude-*` to the same mock in Anthropic's,
+/// `gemini-*` in Gemini's (each kind's faults are `claude-fault-*` and `gemini-fault-*`),
+/// `demo-*` to the built-in demo provider, `dead-chat` to a port where nothing listens.
 const MODELS: &str = r#"
 [[providers]]
 name = "mock"
@@ -27,6 +28,72 @@ kind = "openai"
 base_url = "__MOCK__"
 api_key_env = "MOCK_UPSTREAM_KEY"
 jurisdiction = "US"
+
+[[providers]]
+name = "mock-anthropic"
+kind = "anthropic"
+base_url = "__MOCK__"
+api_key_env = "MOCK_UPSTREAM_KEY"
+jurisdiction = "US"
+
+[[providers]]
+name = "mock-gemini"
+kind = "gemini"
+base_url = "__MOCK_GEMINI__"
+api_key_env = "MOCK_UPSTREAM_KEY"
+jurisdiction = "US"
+
+[[models]]
+name = "claude-chat"
+provider = "mock-anthropic"
+upstream_model = "claude-mock"
+input_usd_per_mtok = 3
+output_usd_per_mtok = 15
+cached_input_usd_per_mtok = 0.30
+
+[[models]]
+name = "claude-reasoning"
+provider = "mock-anthropic"
+upstream_model = "reasoning-claude"
+input_usd_per_mtok = 3
+output_usd_per_mtok = 15
+
+[[models]]
+name = "claude-cache"
+provider = "mock-anthropic"
+upstream_model = "cache-claude"
+input_usd_per_mtok = 3
+output_usd_per_mtok = 15
+cached_input_usd_per_mtok = 0.30
+
+[[models]]
+name = "gemini-chat"
+provider = "mock-gemini"
+upstream_model = "gemini-2.5-mock"
+input_usd_per_mtok = 0.30
+output_usd_per_mtok = 2.50
+
+[[models]]
+name = "gemini-3-chat"
+provider = "mock-gemini"
+upstream_model = "gemini-3-mock"
+input_usd_per_mtok = 0.30
+output_usd_per_mtok = 2.50
+
+[[models]]
+name = "gemini-reasoning"
+provider = "mock-gemini"
+upstream_model = "reasoning-gemini"
+input_usd_per_mtok = 0.30
+output_usd_per_mtok = 2.50
+
+[[models]]
+name = "gemini-cache"
+provider = "mock-gemini"
+upstream_model = "cache-gemini"
+input_usd_per_mtok = 0.30
+output_usd_per_mtok = 2.50
+cached_input_usd_per_mtok = 0.075
 
 [[providers]]
 name = "demo"
@@ -85,6 +152,12 @@ const FAULTS: &[&str] = &[
     "fault-stream-error",
     "fault-slow-stream",
 ];
+
+/// Faults only the Anthropic side of the mock has.
+const ANTHROPIC_FAULTS: &[&str] = &["fault-529"];
+
+/// Faults only the Gemini side of the mock has.
+const GEMINI_FAULTS: &[&str] = &["fault-blocked"];
 
 /// What [`TestApp::user_with_key`] credits to each new user: enough for any test's requests.
 pub const USER_CREDIT_USD: &str = "100";
@@ -153,11 +226,28 @@ impl TestApp {
                 toml.push_str(&format!("[{section}]\n{body}\n"));
             }
         }
-        toml.push_str(&MODELS.replace("__MOCK__", &mock.base_url()));
-        for fault in FAULTS {
-            toml.push_str(&format!(
-                "\n[[models]]\nname = \"{fault}\"\nprovider = \"mock\"\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n"
-            ));
+        toml.push_str(
+            &MODELS
+                .replace("__MOCK_GEMINI__", &mock.gemini_base_url())
+                .replace("__MOCK__", &mock.base_url()),
+        );
+        for fault in FAULTS.iter().chain(ANTHROPIC_FAULTS).chain(GEMINI_FAULTS) {
+            for (prefix, provider) in [
+                ("", "mock"),
+                ("claude-", "mock-anthropic"),
+                ("gemini-", "mock-gemini"),
+            ] {
+                let served = match provider {
+                    "mock-anthropic" => !GEMINI_FAULTS.contains(fault),
+                    "mock-gemini" => !ANTHROPIC_FAULTS.contains(fault),
+                    _ => FAULTS.contains(fault),
+                };
+                if served {
+                    toml.push_str(&format!(
+                        "\n[[models]]\nname = \"{prefix}{fault}\"\nprovider = \"{provider}\"\nupstream_model = \"{fault}\"\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n"
+                    ));
+                }
+            }
         }
         let sources = Sources {
             file: Some((PathBuf::from("testapp.toml"), toml)),

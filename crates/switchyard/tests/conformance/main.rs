@@ -1,0 +1,457 @@
+//! The conformance suite: every case below runs for every pairing of a client dialect (OpenAI
+//! chat, Anthropic Messages, OpenAI Responses) with an upstream kind (`openai`, `anthropic`,
+//! `gemini`), 3 × 3, against the test kit's mock upstream speaking that kind's format.
+//!
+//! Each case asserts twice: on what the client got (read back into one dialect-free
+//! [`Outcome`]) and on what the upstream received in its own format.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
+
+mod dialect;
+
+use dialect::{Ask, Client, Finish, Outcome, Turn};
+use serde_json::{Value, json};
+use switchyard_core::usage::UsageSource;
+use switchyard_store::Backend;
+use switchyard_testkit::TestApp;
+use switchyard_testkit::mock::Recorded;
+
+/// An upstream kind, as the test app configures it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Kind {
+    fn model(self) -> &'static str {
+        match self {
+            Kind::OpenAi => "mock-chat",
+            Kind::Anthropic => "claude-chat",
+            Kind::Gemini => "gemini-chat",
+        }
+    }
+
+    /// A model that insists on its own signatures being replayed (Gemini 3).
+    fn strict_model(self) -> &'static str {
+        match self {
+            Kind::Gemini => "gemini-3-chat",
+            other => other.model(),
+        }
+    }
+
+    fn fault(self, fault: &str) -> String {
+        match self {
+            Kind::OpenAi => fault.to_owned(),
+            Kind::Anthropic => format!("claude-{fault}"),
+            Kind::Gemini => format!("gemini-{fault}"),
+        }
+    }
+
+    fn provider(self) -> &'static str {
+        match self {
+            Kind::OpenAi => "mock",
+            Kind::Anthropic => "mock-anthropic",
+            Kind::Gemini => "mock-gemini",
+        }
+    }
+
+    /// Checks the upstream got a request on its own route with its own credentials.
+    fn check_route(self, sent: &Recorded, stream: bool) {
+        match self {
+            Kind::OpenAi => {
+                assert_eq!(sent.path, "/v1/chat/completions");
+                assert_eq!(
+                    sent.header("authorization"),
+                    Some("Bearer mock-upstream-key")
+                );
+                assert_eq!(sent.body["model"], "mock-gpt");
+            }
+            Kind::Anthropic => {
+                assert_eq!(sent.path, "/v1/messages");
+                assert_eq!(sent.header("x-api-key"), Some("mock-upstream-key"));
+                assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+                assert!(
+                    sent.body["max_tokens"].as_u64().is_some(),
+                    "max_tokens is always sent"
+                );
+            }
+            Kind::Gemini => {
+                let method = if stream {
+                    "streamGenerateContent"
+                } else {
+                    "generateContent"
+                };
+                assert!(
+                    sent.path.starts_with("/v1beta/models/gemini-")
+                        && sent.path.ends_with(&format!(":{method}")),
+                    "{}",
+                    sent.path
+                );
+                if stream {
+                    assert_eq!(sent.query.as_deref(), Some("alt=sse"));
+                }
+                assert_eq!(sent.header("x-goog-api-key"), Some("mock-upstream-key"));
+            }
+        }
+    }
+
+    /// The system prompt as the upstream received it.
+    fn system_of(self, body: &Value) -> String {
+        match self {
+            Kind::OpenAi => body["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            Kind::Anthropic => match &body["system"] {
+                Value::String(s) => s.clone(),
+                blocks => blocks[0]["text"].as_str().unwrap_or_default().to_owned(),
+            },
+            Kind::Gemini => body["systemInstruction"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// Posts `body` in `client`'s dialect; returns status, headers' request id, and the text.
+async fn send(
+    app: &TestApp,
+    client: Client,
+    body: &Value,
+) -> (u16, String, reqwest::header::HeaderMap, String) {
+    let response = app.post(client.path(), &app.admin_key, body).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let id = headers["x-request-id"].to_str().unwrap().to_owned();
+    (status, id, headers, response.text().await.unwrap())
+}
+
+async fn ask(
+    app: &TestApp,
+    client: Client,
+    model: &str,
+    turns: &[Turn],
+    ask: &Ask,
+) -> (Outcome, String) {
+    let body = client.request(model, turns, ask);
+    let (status, id, _, text) = send(app, client, &body).await;
+    assert_eq!(status, 200, "{client:?} → {model}: {text}");
+    let outcome = if ask.stream {
+        client.stream_outcome(&text)
+    } else {
+        client.outcome(&serde_json::from_str(&text).unwrap())
+    };
+    (outcome, id)
+}
+
+fn hello() -> Vec<Turn> {
+    vec![Turn::User("hello there friend".into())]
+}
+
+fn weather() -> Vec<Turn> {
+    vec![Turn::User("what is the weather in Oslo".into())]
+}
+
+async fn text(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let system = Ask {
+        system: Some("be brief".into()),
+        ..Ask::default()
+    };
+    let (outcome, id) = ask(&app, client, kind.model(), &hello(), &system).await;
+    assert!(outcome.text.starts_with("Mock answer to"), "{outcome:?}");
+    assert!(outcome.text.contains("hello there friend"), "{outcome:?}");
+    assert_eq!(outcome.finish, Finish::Stop);
+    assert!(outcome.calls.is_empty());
+    assert!(
+        outcome.prompt_tokens > 0 && outcome.completion_tokens > 0,
+        "{outcome:?}"
+    );
+
+    let sent = app.mock.last_request().unwrap();
+    kind.check_route(&sent, false);
+    assert_eq!(kind.system_of(&sent.body), "be brief", "{}", sent.body);
+
+    let row = app.log_row(&id).await;
+    assert_eq!(row.status, 200);
+    assert_eq!(row.provider.as_deref(), Some(kind.provider()));
+    assert_eq!(row.usage_source, UsageSource::Upstream);
+    assert_eq!(
+        row.prompt_tokens, outcome.prompt_tokens,
+        "usage normalised before pricing"
+    );
+    assert_eq!(row.completion_tokens, outcome.completion_tokens);
+    assert!(row.cost.0 > 0);
+}
+
+async fn stream(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (whole, _) = ask(&app, client, kind.model(), &hello(), &Ask::default()).await;
+    let streamed = Ask {
+        stream: true,
+        ..Ask::default()
+    };
+    let (pieces, id) = ask(&app, client, kind.model(), &hello(), &streamed).await;
+    assert_eq!(pieces, whole, "a stream says what the whole answer says");
+    kind.check_route(&app.mock.last_request().unwrap(), true);
+    let row = app.log_row(&id).await;
+    assert_eq!(row.status, 200);
+    assert_eq!(row.error_code, None, "a complete stream");
+    assert!(row.stream && row.ttft_us.is_some());
+    assert_eq!(row.usage_source, UsageSource::Upstream);
+    assert_eq!(row.prompt_tokens, pieces.prompt_tokens);
+    assert_eq!(row.completion_tokens, pieces.completion_tokens);
+}
+
+async fn tool_call(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let tools = Ask {
+        tools: vec!["get_weather".into()],
+        ..Ask::default()
+    };
+    for stream in [false, true] {
+        let ask_it = Ask {
+            stream,
+            ..tools.clone()
+        };
+        let (outcome, _) = ask(&app, client, kind.model(), &weather(), &ask_it).await;
+        assert_eq!(
+            outcome.finish,
+            Finish::ToolCalls,
+            "stream {stream}: {outcome:?}"
+        );
+        assert_eq!(outcome.calls.len(), 1, "{outcome:?}");
+        let (id, name, arguments) = &outcome.calls[0];
+        assert!(!id.is_empty());
+        assert_eq!(name, "get_weather");
+        assert_eq!(
+            arguments,
+            &json!({"city": "Oslo"}),
+            "streamed arguments add up"
+        );
+    }
+    let sent = app.mock.last_request().unwrap();
+    let declared = match kind {
+        Kind::OpenAi => sent.body["tools"][0]["function"]["name"].clone(),
+        Kind::Anthropic => sent.body["tools"][0]["name"].clone(),
+        Kind::Gemini => sent.body["tools"][0]["functionDeclarations"][0]["name"].clone(),
+    };
+    assert_eq!(declared, "get_weather", "{}", sent.body);
+    if kind == Kind::Gemini {
+        let parameters = &sent.body["tools"][0]["functionDeclarations"][0]["parameters"];
+        assert!(
+            parameters.get("additionalProperties").is_none(),
+            "schema sanitised: {parameters}"
+        );
+    }
+}
+
+async fn tool_round_trip(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let tools = Ask {
+        tools: vec!["get_weather".into()],
+        ..Ask::default()
+    };
+    let model = kind.strict_model();
+    let (first, _) = ask(&app, client, model, &weather(), &tools).await;
+    let (id, name, arguments) = first.calls[0].clone();
+    let mut turns = weather();
+    turns.push(Turn::Call {
+        id: id.clone(),
+        name,
+        arguments,
+    });
+    turns.push(Turn::Result {
+        id,
+        content: "3 degrees and clear".into(),
+    });
+    for stream in [false, true] {
+        let (outcome, _) = ask(
+            &app,
+            client,
+            model,
+            &turns,
+            &Ask {
+                stream,
+                ..tools.clone()
+            },
+        )
+        .await;
+        assert_eq!(outcome.finish, Finish::Stop, "{outcome:?}");
+        assert!(!outcome.text.is_empty());
+    }
+    let sent = app.mock.last_request().unwrap().body;
+    match kind {
+        Kind::OpenAi => {
+            let messages = sent["messages"].as_array().unwrap();
+            let call_id = &messages[1]["tool_calls"][0]["id"];
+            assert_eq!(messages[2]["role"], "tool");
+            assert_eq!(&messages[2]["tool_call_id"], call_id, "{sent}");
+        }
+        Kind::Anthropic => {
+            let messages = sent["messages"].as_array().unwrap();
+            let call_id = &messages[1]["content"][0]["id"];
+            assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+            assert_eq!(&messages[2]["content"][0]["tool_use_id"], call_id, "{sent}");
+        }
+        Kind::Gemini => {
+            let contents = sent["contents"].as_array().unwrap();
+            let call = &contents[1]["parts"][0];
+            assert_eq!(call["functionCall"]["name"], "get_weather");
+            assert!(
+                call["thoughtSignature"].is_string(),
+                "the signature came back: {sent}"
+            );
+            let result = &contents[2]["parts"][0]["functionResponse"];
+            assert_eq!(result["name"], "get_weather", "{sent}");
+            assert!(result["response"].is_object());
+        }
+    }
+}
+
+async fn json_mode(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let json_schema = Ask {
+        json_schema: true,
+        ..Ask::default()
+    };
+    ask(&app, client, kind.model(), &hello(), &json_schema).await;
+    let sent = app.mock.last_request().unwrap().body;
+    match kind {
+        Kind::OpenAi => {
+            assert_eq!(sent["response_format"]["type"], "json_schema", "{sent}");
+            assert!(sent["response_format"]["json_schema"]["schema"].is_object());
+        }
+        Kind::Anthropic => assert_eq!(
+            sent["output_config"]["format"]["type"], "json_schema",
+            "{sent}"
+        ),
+        Kind::Gemini => {
+            let config = &sent["generationConfig"];
+            assert_eq!(config["responseMimeType"], "application/json", "{sent}");
+            assert!(
+                config["responseSchema"].is_object() || config["responseJsonSchema"].is_object()
+            );
+        }
+    }
+}
+
+async fn image(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let turns = [Turn::UserImage(
+        "describe this".into(),
+        "data:image/png;base64,iVBORw0KGgo=".into(),
+    )];
+    ask(&app, client, kind.model(), &turns, &Ask::default()).await;
+    let sent = app.mock.last_request().unwrap().body;
+    match kind {
+        Kind::OpenAi => {
+            let parts = sent["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+            assert_eq!(
+                parts[1]["image_url"]["url"], "data:image/png;base64,iVBORw0KGgo=",
+                "{sent}"
+            );
+        }
+        Kind::Anthropic => {
+            let source = &sent["messages"][0]["content"][1]["source"];
+            assert_eq!(source["type"], "base64", "{sent}");
+            assert_eq!(source["media_type"], "image/png");
+            assert_eq!(source["data"], "iVBORw0KGgo=");
+        }
+        Kind::Gemini => {
+            let inline = &sent["contents"][0]["parts"][1]["inlineData"];
+            assert_eq!(inline["mimeType"], "image/png", "{sent}");
+            assert_eq!(inline["data"], "iVBORw0KGgo=");
+        }
+    }
+}
+
+async fn length(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for stream in [false, true] {
+        let short = Ask {
+            max_tokens: Some(2),
+            stream,
+            ..Ask::default()
+        };
+        let (outcome, _) = ask(&app, client, kind.model(), &hello(), &short).await;
+        assert_eq!(
+            outcome.finish,
+            Finish::Length,
+            "stream {stream}: {outcome:?}"
+        );
+        assert_eq!(outcome.completion_tokens, 2);
+    }
+}
+
+async fn errors(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (fault, status) in [("fault-400", 400), ("fault-429", 429), ("fault-500", 502)] {
+        let body = client.request(&kind.fault(fault), &hello(), &Ask::default());
+        let (got, id, headers, text) = send(&app, client, &body).await;
+        assert_eq!(got, status, "{fault}: {text}");
+        let (kind_name, message) = client.error_of(&serde_json::from_str(&text).unwrap());
+        assert!(!kind_name.is_empty() && !message.is_empty(), "{text}");
+        if status == 429 {
+            assert!(
+                headers.contains_key("retry-after"),
+                "{fault}: retry-after kept"
+            );
+        }
+        assert_eq!(app.log_row(&id).await.status, status);
+    }
+}
+
+async fn stream_error(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let body = client.request(
+        &kind.fault("fault-stream-error"),
+        &hello(),
+        &Ask {
+            stream: true,
+            ..Ask::default()
+        },
+    );
+    let (status, id, _, text) = send(&app, client, &body).await;
+    assert_eq!(status, 200, "the head was sent before the failure");
+    assert!(
+        client.stream_failed(&text),
+        "an in-band error in {client:?}'s shape: {text}"
+    );
+    let row = app.log_row(&id).await;
+    assert_eq!(row.error_code.as_deref(), Some("upstream_error"));
+}
+
+/// One module per pairing, one test per case.
+macro_rules! pairs {
+    ($($module:ident: $client:expr, $kind:expr;)*) => {$(
+        mod $module {
+            use super::*;
+            cases!($client, $kind; text, stream, tool_call, tool_round_trip, json_mode, image, length, errors, stream_error);
+        }
+    )*};
+}
+
+macro_rules! cases {
+    ($client:expr, $kind:expr; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            super::$case($client, $kind).await
+        }
+    )*};
+}
+
+pairs! {
+    chat_openai: Client::Chat, Kind::OpenAi;
+    chat_anthropic: Client::Chat, Kind::Anthropic;
+    chat_gemini: Client::Chat, Kind::Gemini;
+    messages_openai: Client::Messages, Kind::OpenAi;
+    messages_anthropic: Client::Messages, Kind::Anthropic;
+    messages_gemini: Client::Messages, Kind::Gemini;
+    responses_openai: Client::Responses, Kind::OpenAi;
+    responses_anthropic: Client::Responses, Kind::Anthropic;
+    responses_gemini: Client::Responses, Kind::Gemini;
+}
