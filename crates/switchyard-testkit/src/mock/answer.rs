@@ -1,13 +1,13 @@
 //! The decision every dialect shares: what the mock answers to a conversation.
 //!
 //! Each dialect (`chat`, `anthropic`, `gemini`) validates its own request shape and reduces it to
-//! an [`Ask`]: the model, the turns as plain text, the first offered tool, the output limit and
-//! any stop sequences. [`decide`] turns that into one neutral [`Answer`], which each dialect then
+//! an [`Ask`]: the model, the turns as plain text, the offered tools, whether parallel calls are
+//! allowed, the output limit and any stop sequences. [`decide`] turns that into one neutral [`Answer`], which each dialect then
 //! renders in its own JSON and streaming shapes. Keeping the decision in one place is what lets a
 //! gateway test compare dialects: the same conversation gets the same words and token counts
 //! whichever wire format carried it.
 
-/// Output tokens billed for a tool call, whatever its arguments.
+/// Output tokens billed for each tool call, whatever its arguments.
 const TOOL_CALL_TOKENS: u64 = 8;
 /// Reasoning tokens reported by models named `reasoning-*`; every other model reports none.
 /// OpenAI counts them inside `completion_tokens`, Anthropic inside `output_tokens`, Gemini apart
@@ -45,8 +45,11 @@ pub(crate) struct Turn {
 pub(crate) struct Ask {
     pub(crate) model: String,
     pub(crate) turns: Vec<Turn>,
-    /// The name of the first tool offered, unless tool use was switched off.
-    pub(crate) tool: Option<String>,
+    /// The names of the tools offered, in order; empty when tool use was switched off.
+    pub(crate) tools: Vec<String>,
+    /// Whether the answer may make more than one tool call. OpenAI's `parallel_tool_calls:false`
+    /// and Anthropic's `disable_parallel_tool_use:true` turn it off; Gemini has no such switch.
+    pub(crate) parallel: bool,
     /// The most output words the answer may have.
     pub(crate) limit: Option<u64>,
     /// Stop sequences; a word of the answer equal to one of them ends the answer before it.
@@ -62,7 +65,7 @@ pub(crate) enum Finish {
     Length,
     /// A stop sequence cut it short; the sequence that matched.
     StopSequence(String),
-    /// The answer is a tool call.
+    /// The answer is one or more tool calls.
     ToolCall,
 }
 
@@ -92,7 +95,7 @@ pub(crate) struct Tokens {
     pub(crate) input: u64,
     /// The cached prefix ([`CACHED_TOKENS`] for `cache-*` models, else 0).
     pub(crate) cached: u64,
-    /// Visible output: the words answered, or [`TOOL_CALL_TOKENS`] for a tool call.
+    /// Visible output: the words answered, or [`TOOL_CALL_TOKENS`] per tool call.
     pub(crate) output: u64,
     /// Hidden reasoning ([`REASONING_TOKENS`] for `reasoning-*` models, else 0).
     pub(crate) reasoning: u64,
@@ -103,7 +106,9 @@ pub(crate) struct Tokens {
 pub(crate) struct Answer {
     /// The text, in the pieces it streams in (one word each, spaces leading).
     pub(crate) pieces: Vec<String>,
-    pub(crate) tool_call: Option<ToolCall>,
+    /// The tool calls, in order; empty for a text answer. Each dialect numbers them from 0 for
+    /// its ids and stream indexes.
+    pub(crate) tool_calls: Vec<ToolCall>,
     pub(crate) finish: Finish,
     pub(crate) tokens: Tokens,
 }
@@ -131,11 +136,30 @@ impl Ask {
             .unwrap_or_default()
     }
 
-    /// Whether the conversation ends with a user turn that asks about the weather.
-    fn asks_weather(&self) -> bool {
-        self.turns.last().is_some_and(|turn| {
-            turn.role == Role::User && turn.text.to_lowercase().contains("weather")
-        })
+    /// The text of the last turn, lowercased, if the conversation ends with a user turn.
+    fn last_user_turn(&self) -> Option<String> {
+        self.turns
+            .last()
+            .filter(|turn| turn.role == Role::User)
+            .map(|turn| turn.text.to_lowercase())
+    }
+
+    /// The tools the answer calls: the first when the conversation ends with a user turn
+    /// mentioning "weather", and also the second when that turn has the word "time" and parallel
+    /// calls are allowed.
+    fn tools_to_call(&self) -> Vec<&str> {
+        let Some(last) = self
+            .last_user_turn()
+            .filter(|text| text.contains("weather"))
+        else {
+            return Vec::new();
+        };
+        // "time" must be a word of its own, so "sometimes" or "timeout" do not trigger a call.
+        let asks_time = last
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word == "time");
+        let wanted = if asks_time && self.parallel { 2 } else { 1 };
+        self.tools.iter().take(wanted).map(String::as_str).collect()
     }
 }
 
@@ -144,7 +168,8 @@ pub(crate) fn word_count(text: &str) -> u64 {
 }
 
 /// "Mock answer to: <first 5 words of the last user turn>", or a call to the first tool when the
-/// last turn is a user turn mentioning "weather".
+/// last turn is a user turn mentioning "weather", plus a call to the second tool when that turn
+/// also has the word "time" and parallel calls are allowed.
 pub(crate) fn decide(ask: &Ask) -> Answer {
     let cached = if ask.model.starts_with("cache-") {
         CACHED_TOKENS
@@ -157,14 +182,19 @@ pub(crate) fn decide(ask: &Ask) -> Answer {
         output: 0,
         reasoning: 0,
     };
-    if let Some(name) = ask.tool.as_ref().filter(|_| ask.asks_weather()) {
-        tokens.output = TOOL_CALL_TOKENS;
+    let tool_calls: Vec<ToolCall> = ask
+        .tools_to_call()
+        .into_iter()
+        .map(|name| ToolCall {
+            name: name.to_owned(),
+            argument_pieces: &TOOL_ARGUMENT_PIECES,
+        })
+        .collect();
+    if !tool_calls.is_empty() {
+        tokens.output = TOOL_CALL_TOKENS * tool_calls.len() as u64;
         return Answer {
             pieces: Vec::new(),
-            tool_call: Some(ToolCall {
-                name: name.clone(),
-                argument_pieces: &TOOL_ARGUMENT_PIECES,
-            }),
+            tool_calls,
             finish: Finish::ToolCall,
             tokens,
         };
@@ -210,7 +240,7 @@ pub(crate) fn decide(ask: &Ask) -> Answer {
     }
     Answer {
         pieces,
-        tool_call: None,
+        tool_calls: Vec::new(),
         finish,
         tokens,
     }
@@ -230,7 +260,8 @@ mod tests {
                     text: text.to_owned(),
                 })
                 .collect(),
-            tool: Some("get_weather".to_owned()),
+            tools: vec!["get_weather".to_owned(), "get_time".to_owned()],
+            parallel: true,
             limit: None,
             stop: Vec::new(),
         }
@@ -260,6 +291,35 @@ mod tests {
             vec![(Role::User, "Weather in Oslo?"), (Role::Tool, "3°C")],
         ));
         assert_eq!(answered.text(), "Mock answer to: Weather in Oslo?");
+    }
+
+    #[test]
+    fn weather_and_time_call_the_first_two_tools_unless_parallel_calls_are_off() {
+        let names = |answer: &Answer| -> Vec<String> {
+            answer
+                .tool_calls
+                .iter()
+                .map(|call| call.name.clone())
+                .collect()
+        };
+        let mut both = ask("m", vec![(Role::User, "Weather and time in Oslo?")]);
+        let answer = decide(&both);
+        assert_eq!(names(&answer), ["get_weather", "get_time"]);
+        assert_eq!(answer.tokens.output, 16);
+        both.parallel = false;
+        let answer = decide(&both);
+        assert_eq!(names(&answer), ["get_weather"]);
+        assert_eq!(answer.tokens.output, 8);
+        both.parallel = true;
+        both.tools.truncate(1);
+        assert_eq!(names(&decide(&both)), ["get_weather"]);
+        let sometimes = decide(&ask(
+            "m",
+            vec![(Role::User, "Is the weather sometimes odd?")],
+        ));
+        assert_eq!(names(&sometimes), ["get_weather"]);
+        let time_only = decide(&ask("m", vec![(Role::User, "What time is it?")]));
+        assert!(time_only.tool_calls.is_empty());
     }
 
     #[test]

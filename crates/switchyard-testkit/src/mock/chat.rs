@@ -84,9 +84,13 @@ pub(crate) fn finish_reason(finish: &Finish) -> &'static str {
     }
 }
 
-/// The id of the tool call in answer `seq`.
-pub(crate) fn tool_call_id(seq: u64) -> String {
-    format!("call_mock_{seq}")
+/// The id of tool call `at` (counting from 0) in answer `seq`: `call_mock_N` for the first, so
+/// single calls keep the id they always had, then `call_mock_N_2`, `call_mock_N_3`, ….
+pub(crate) fn tool_call_id(seq: u64, at: usize) -> String {
+    match at {
+        0 => format!("call_mock_{seq}"),
+        _ => format!("call_mock_{seq}_{}", at + 1),
+    }
 }
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, body: Option<&Value>) -> Response {
@@ -138,6 +142,7 @@ fn parse(body: &Value) -> Result<Request, ApiError> {
         .enumerate()
         .map(|(at, message)| role(at, message))
         .collect::<Result<Vec<_>, _>>()?;
+    pair_tool_calls(messages, &roles)?;
 
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
@@ -149,7 +154,12 @@ fn parse(body: &Value) -> Result<Request, ApiError> {
         None | Some(Value::Null) => positive(body, "max_tokens")?,
         Some(_) => positive(body, "max_completion_tokens")?,
     };
-    let tool = first_tool(body)?;
+    let tools = offered_tools(body)?;
+    let parallel = match body.get("parallel_tool_calls") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(parallel)) => *parallel,
+        Some(_) => return Err(ApiError::wrong_type("parallel_tool_calls", "a boolean")),
+    };
 
     let turns = messages
         .iter()
@@ -169,7 +179,8 @@ fn parse(body: &Value) -> Result<Request, ApiError> {
         ask: Ask {
             model,
             turns,
-            tool,
+            tools,
+            parallel,
             limit,
             stop: Vec::new(),
         },
@@ -234,10 +245,10 @@ fn positive(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiEr
     }
 }
 
-/// The name of the first tool, unless `tool_choice` is `"none"`.
-fn first_tool(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+/// The names of the offered tools, or none when `tool_choice` is `"none"`.
+fn offered_tools(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
     let tools = match body.get("tools") {
-        None | Some(Value::Null) => return Ok(None),
+        None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(tools)) => tools,
         Some(_) => return Err(ApiError::wrong_type("tools", "an array")),
     };
@@ -249,9 +260,107 @@ fn first_tool(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
         }
     }
     if body.get("tool_choice").and_then(Value::as_str) == Some("none") {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    Ok(names.into_iter().next())
+    Ok(names)
+}
+
+/// OpenAI's tool ordering: every id in an assistant message's `tool_calls` must be answered by a
+/// `tool` message with that `tool_call_id` before the next message of any other role, and every
+/// `tool` message must answer a call of the assistant message before that run of tool messages.
+fn pair_tool_calls(messages: &[Value], roles: &[&str]) -> Result<(), ApiError> {
+    // The index of the last assistant message with calls, its ids, and those answered so far.
+    let mut open: Option<(usize, Vec<String>)> = None;
+    let mut answered: Vec<String> = Vec::new();
+    for (at, (message, role)) in messages.iter().zip(roles).enumerate() {
+        if *role == "tool" {
+            let id = match message.get("tool_call_id") {
+                Some(Value::String(id)) => id,
+                Some(_) => {
+                    return Err(ApiError::wrong_type(
+                        &format!("messages[{at}].tool_call_id"),
+                        "a string",
+                    ));
+                }
+                None => return Err(ApiError::missing(&format!("messages[{at}].tool_call_id"))),
+            };
+            let Some((_, ids)) = &open else {
+                return Err(ApiError::invalid(
+                    "Invalid parameter: messages with role 'tool' must be a response to a                      preceeding message with 'tool_calls'.",
+                    Some(&format!("messages.[{at}].role")),
+                    None,
+                ));
+            };
+            if !ids.contains(id) {
+                return Err(ApiError::invalid(
+                    format!(
+                        "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls'                          of previous message."
+                    ),
+                    Some(&format!("messages.[{at}].tool_call_id")),
+                    None,
+                ));
+            }
+            answered.push(id.clone());
+            continue;
+        }
+        unanswered(open.take(), &answered)?;
+        answered.clear();
+        if *role == "assistant" {
+            let ids = call_ids(at, message)?;
+            if !ids.is_empty() {
+                open = Some((at, ids));
+            }
+        }
+    }
+    unanswered(open, &answered)
+}
+
+/// The error for the calls of `open` that no tool message in `answered` responded to.
+fn unanswered(open: Option<(usize, Vec<String>)>, answered: &[String]) -> Result<(), ApiError> {
+    let Some((at, ids)) = open else {
+        return Ok(());
+    };
+    let missing: Vec<String> = ids
+        .into_iter()
+        .filter(|id| !answered.contains(id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        format!(
+            "An assistant message with 'tool_calls' must be followed by tool messages responding              to each 'tool_call_id'. The following tool_call_ids did not have response messages:              {}",
+            missing.join(", ")
+        ),
+        Some(&format!("messages.[{at}].role")),
+        None,
+    ))
+}
+
+/// The ids of an assistant message's `tool_calls`, each required to be a string.
+fn call_ids(at: usize, message: &Value) -> Result<Vec<String>, ApiError> {
+    let calls = match message.get("tool_calls") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(calls)) => calls,
+        Some(_) => {
+            return Err(ApiError::wrong_type(
+                &format!("messages[{at}].tool_calls"),
+                "an array",
+            ));
+        }
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(index, call)| {
+            let param = format!("messages[{at}].tool_calls[{index}].id");
+            match call.get("id") {
+                Some(Value::String(id)) => Ok(id.clone()),
+                Some(_) => Err(ApiError::wrong_type(&param, "a string")),
+                None => Err(ApiError::missing(&param)),
+            }
+        })
+        .collect()
 }
 
 /// The text of a message: its string content, or its text parts joined by spaces.

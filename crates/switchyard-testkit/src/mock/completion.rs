@@ -41,12 +41,12 @@ struct Message<'a> {
     refusal: (),
     annotations: [(); 0],
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<[ToolCall<'a>; 1]>,
+    tool_calls: Option<Vec<ToolCall<'a>>>,
 }
 
 #[derive(Serialize)]
 struct ToolCall<'a> {
-    id: &'a str,
+    id: String,
     #[serde(rename = "type")]
     kind: &'static str,
     function: Function<'a>,
@@ -65,16 +65,20 @@ pub(crate) fn respond(
     answer: &Answer,
     fault: Option<Fault>,
 ) -> Response {
-    let call_id = chat::tool_call_id(ctx.seq);
-    let tool_calls = answer.tool_call.as_ref().map(|call| {
-        [ToolCall {
-            id: &call_id,
-            kind: "function",
-            function: Function {
-                name: &call.name,
-                arguments: call.arguments(),
-            },
-        }]
+    let tool_calls = (!answer.tool_calls.is_empty()).then(|| {
+        answer
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(at, call)| ToolCall {
+                id: chat::tool_call_id(ctx.seq, at),
+                kind: "function",
+                function: Function {
+                    name: &call.name,
+                    arguments: call.arguments(),
+                },
+            })
+            .collect()
     });
     let content = tool_calls.is_none().then(|| answer.pieces.concat());
     let completion = Completion {

@@ -8,20 +8,21 @@
 //! headers and exact streaming frame order.
 //!
 //! Everything is deterministic: ids count up per mock, one number per request (`chatcmpl-mock-N`
-//! and `call_mock_N`; `msg_mock_N` and `toolu_mock_N`; `responseId` `gemini-mock-N`), `created`
+//! and `call_mock_N`; `msg_mock_N` and `toolu_mock_N`; `responseId` `gemini-mock-N`; a second
+//! tool call in the same answer is `call_mock_N_2` or `toolu_mock_N_2`), `created`
 //! is always 1730000000, answers and token counts derive from the request's words, and embeddings
 //! derive from a hash of each input.
 //!
 //! # Routes
 //! | route | auth | answer |
 //! | --- | --- | --- |
-//! | `POST /v1/chat/completions` | `Authorization: Bearer` | "Mock answer to: <first 5 words of the last user message>", or one call to the first tool when the last message is a user message mentioning "weather" |
+//! | `POST /v1/chat/completions` | `Authorization: Bearer` | "Mock answer to: <first 5 words of the last user message>", or tool calls (see *Tool calls* below) as `message.tool_calls`, streamed by `index` 0, 1, …; a history whose assistant `tool_calls` are not each answered by a `tool` message before the next other message is a 400 |
 //! | `POST /v1/embeddings` | Bearer | unit vectors of 8 dimensions (or `dimensions`), as floats or base64 |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | Bearer | the configured models plus every fault model |
-//! | `POST /v1/messages` | `x-api-key` and `anthropic-version` | the same answer as a `message` (§4.2) or an event stream (§4.3); tool calls are `tool_use` blocks |
+//! | `POST /v1/messages` | `x-api-key` and `anthropic-version` | the same answer as a `message` (§4.2) or an event stream (§4.3); each tool call is a `tool_use` block (streamed as its own start, `input_json_delta` pieces, stop), and every `tool_use` of a history needs a `tool_result` in the next message |
 //! | `POST /v1/messages/count_tokens` | as above | `{"input_tokens":N}` |
-//! | `POST /v1beta/models/{model}:generateContent` | `x-goog-api-key` or `?key=` | the same answer as a `GenerateContentResponse` (§5.2); tool calls are whole `functionCall` parts without ids |
-//! | `POST /v1beta/models/{model}:streamGenerateContent` | as above | with `alt=sse`, `data:` frames ending `\r\n\r\n` (a word each, finish and usage on the last, no `[DONE]`); without, a JSON array of the same chunks |
+//! | `POST /v1beta/models/{model}:generateContent` | `x-goog-api-key` or `?key=` | the same answer as a `GenerateContentResponse` (§5.2); tool calls are whole `functionCall` parts without ids, each signed; a function-response turn must answer every call of the turn before |
+//! | `POST /v1beta/models/{model}:streamGenerateContent` | as above | with `alt=sse`, `data:` frames ending `\r\n\r\n` (a word each, or every function call in one chunk; finish and usage on the last, no `[DONE]`); without, a JSON array of the same chunks |
 //! | `POST /v1beta/models/{model}:countTokens` | as above | `{"totalTokens":N}` |
 //! | anything else | | 404 in the route's provider's shape |
 //!
@@ -31,9 +32,19 @@
 //! (`anthropic::request`, `gemini::request` list the checks) and answers mistakes with that
 //! provider's 400.
 //!
+//! # Tool calls
+//! When the last turn is a user turn mentioning "weather" (any case, anywhere in a word) and
+//! tools are offered, the answer calls the first tool with `{"city":"Oslo"}`. When that turn also
+//! has the word "time" (any case, as a word of its own) and a second tool is offered, it calls the
+//! second tool too, with the same arguments: parallel calls, in offered order. OpenAI's
+//! `parallel_tool_calls:false` and Anthropic's `tool_choice.disable_parallel_tool_use:true` keep
+//! only the first call; Gemini has no such switch. Turning tools off (`tool_choice` `none`,
+//! `functionCallingConfig.mode` `NONE`) means no calls. Calls finish with `tool_calls`,
+//! `tool_use` or `STOP`.
+//!
 //! The answer is decided once for every dialect (`answer::decide`). Token counts: the prompt is
 //! the number of whitespace-separated words in all message and system text (tool results
-//! included), the output the number of words answered (8 for a tool call). An output limit
+//! included), the output the number of words answered (8 per tool call). An output limit
 //! (`max_tokens`, `max_completion_tokens`, `maxOutputTokens`) truncates the answer to that many
 //! words (`length`, `max_tokens`, `MAX_TOKENS`). An Anthropic or Gemini stop sequence equal to a
 //! word of the answer ends it before that word (`stop_sequence` with the sequence; Gemini `STOP`).

@@ -52,9 +52,9 @@ struct Delta<'a> {
 
 #[derive(Serialize)]
 struct ToolCallDelta<'a> {
-    index: u32,
+    index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
+    id: Option<String>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
     function: FunctionDelta<'a>,
@@ -76,7 +76,6 @@ pub(crate) fn respond(
 ) -> Response {
     let model = &request.ask.model;
     let usage = Usage::of(&answer.tokens);
-    let call_id = chat::tool_call_id(ctx.seq);
     let with_usage = request.include_usage && fault != Some(Fault::NoUsage);
     let chunk = |choices: Vec<ChunkChoice<'_>>| -> Bytes {
         frame(&Chunk {
@@ -92,7 +91,7 @@ pub(crate) fn respond(
 
     let role = Delta {
         role: Some("assistant"),
-        content: Some(answer.tool_call.is_none().then_some("")),
+        content: Some(answer.tool_calls.is_empty().then_some("")),
         tool_calls: None,
     };
     let mut content = Vec::new();
@@ -103,10 +102,12 @@ pub(crate) fn respond(
         };
         content.push(chunk(vec![choice(delta, None)]));
     }
-    if let Some(call) = &answer.tool_call {
+    // Calls stream one after another, each under its own `index`: the opening fragment with id,
+    // type, name and empty arguments, then the argument pieces.
+    for (at, call) in answer.tool_calls.iter().enumerate() {
         let opening = ToolCallDelta {
-            index: 0,
-            id: Some(&call_id),
+            index: at,
+            id: Some(chat::tool_call_id(ctx.seq, at)),
             kind: Some("function"),
             function: FunctionDelta {
                 name: Some(&call.name),
@@ -114,7 +115,7 @@ pub(crate) fn respond(
             },
         };
         let pieces = call.argument_pieces.iter().map(|piece| ToolCallDelta {
-            index: 0,
+            index: at,
             id: None,
             kind: None,
             function: FunctionDelta {

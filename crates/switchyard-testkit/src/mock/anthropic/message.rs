@@ -8,7 +8,8 @@ use crate::mock::answer::Answer;
 use crate::mock::body::{self, Response};
 use crate::mock::faults::Fault;
 
-/// The content blocks of an answer: thinking (for `reasoning-*` models), text, tool use.
+/// The content blocks of an answer: thinking (for `reasoning-*` models), text, a `tool_use` block
+/// per call.
 pub(super) fn blocks(seq: u64, answer: &Answer) -> Vec<Value> {
     let mut blocks = Vec::new();
     if answer.tokens.reasoning > 0 {
@@ -20,10 +21,10 @@ pub(super) fn blocks(seq: u64, answer: &Answer) -> Vec<Value> {
     if !text.is_empty() {
         blocks.push(json!({"type": "text", "text": text}));
     }
-    if let Some(call) = &answer.tool_call {
+    for (at, call) in answer.tool_calls.iter().enumerate() {
         blocks.push(json!({
             "type": "tool_use",
-            "id": tool_use_id(seq),
+            "id": tool_use_id(seq, at),
             "name": call.name,
             "input": call.arguments_value(),
         }));

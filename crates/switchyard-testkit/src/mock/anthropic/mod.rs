@@ -30,9 +30,13 @@ fn message_id(seq: u64) -> String {
     format!("msg_mock_{seq}")
 }
 
-/// The id of the tool call in answer `seq`.
-fn tool_use_id(seq: u64) -> String {
-    format!("toolu_mock_{seq}")
+/// The id of tool call `at` (counting from 0) in answer `seq`: `toolu_mock_N` for the first, so
+/// single calls keep the id they always had, then `toolu_mock_N_2`, `toolu_mock_N_3`, ….
+fn tool_use_id(seq: u64, at: usize) -> String {
+    match at {
+        0 => format!("toolu_mock_{seq}"),
+        _ => format!("toolu_mock_{seq}_{}", at + 1),
+    }
 }
 
 /// `stop_reason` and `stop_sequence` for how an answer ended.

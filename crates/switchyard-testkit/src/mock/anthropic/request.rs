@@ -142,13 +142,14 @@ pub(crate) fn parse(body: Option<&Value>, endpoint: Endpoint) -> Result<Request,
         }
     };
     thinking(body, limit)?;
-    let tool = first_tool(body)?;
+    let (tools, parallel) = offered_tools(body)?;
 
     Ok(Request {
         ask: Ask {
             model,
             turns,
-            tool,
+            tools,
+            parallel,
             limit,
             stop,
         },
@@ -462,10 +463,11 @@ fn thinking(body: &Map<String, Value>, limit: Option<u64>) -> Result<(), Error> 
     }
 }
 
-/// The name of the first tool, unless `tool_choice` is `{"type":"none"}`.
-fn first_tool(body: &Map<String, Value>) -> Result<Option<String>, Error> {
+/// The names of the offered tools (none when `tool_choice` is `{"type":"none"}`), and whether
+/// parallel calls are allowed (not when `tool_choice.disable_parallel_tool_use` is `true`).
+fn offered_tools(body: &Map<String, Value>) -> Result<(Vec<String>, bool), Error> {
     let tools = match body.get("tools") {
-        None | Some(Value::Null) => return Ok(None),
+        None | Some(Value::Null) => return Ok((Vec::new(), true)),
         Some(Value::Array(tools)) => tools,
         Some(_) => return Err(Error::invalid("tools: Input should be a valid list")),
     };
@@ -488,12 +490,21 @@ fn first_tool(body: &Map<String, Value>) -> Result<Option<String>, Error> {
         names.push(name.clone());
     }
     let choice = body.get("tool_choice");
+    let parallel = match choice.and_then(|choice| choice.get("disable_parallel_tool_use")) {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(disable)) => !disable,
+        Some(_) => {
+            return Err(Error::invalid(
+                "tool_choice.disable_parallel_tool_use: Input should be a valid boolean",
+            ));
+        }
+    };
     if choice
         .and_then(|choice| choice.get("type"))
         .and_then(Value::as_str)
         == Some("none")
     {
-        return Ok(None);
+        return Ok((Vec::new(), parallel));
     }
-    Ok(names.into_iter().next())
+    Ok((names, parallel))
 }

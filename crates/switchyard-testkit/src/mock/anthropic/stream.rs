@@ -111,7 +111,8 @@ pub(crate) fn respond(
             deltas,
         ));
     }
-    if let Some(call) = &answer.tool_call {
+    // One block per call; block indexes count every block, thinking and text included.
+    for (at, call) in answer.tool_calls.iter().enumerate() {
         // The first fragment is empty, as Anthropic's often is; clients must cope.
         let deltas = std::iter::once("")
             .chain(call.argument_pieces.iter().copied())
@@ -119,7 +120,7 @@ pub(crate) fn respond(
             .collect();
         blocks.push(block(
             blocks.len(),
-            json!({"type": "tool_use", "id": tool_use_id(ctx.seq), "name": call.name, "input": {}}),
+            json!({"type": "tool_use", "id": tool_use_id(ctx.seq, at), "name": call.name, "input": {}}),
             deltas,
         ));
     }

@@ -170,12 +170,14 @@ pub(crate) fn parse(model: &str, body: Option<&Value>) -> Result<Ask, Error> {
         text: content.text,
     }));
 
-    let tool = first_function(body)?;
+    let tools = offered_functions(body)?;
     let (limit, stop) = generation_config(body)?;
     Ok(Ask {
         model: model.to_owned(),
         turns,
-        tool,
+        tools,
+        // Gemini has no switch for parallel calls.
+        parallel: true,
         limit,
         stop,
     })
@@ -357,11 +359,11 @@ fn signed_function_calls(contents: &[Content]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The first declared function, unless function calling is `NONE`. Checks every declaration's
-/// `parameters` against the OpenAPI subset Gemini accepts.
-fn first_function(body: &Map<String, Value>) -> Result<Option<String>, Error> {
+/// The declared functions, in order, or none when function calling is `NONE`. Checks every
+/// declaration's `parameters` against the OpenAPI subset Gemini accepts.
+fn offered_functions(body: &Map<String, Value>) -> Result<Vec<String>, Error> {
     let tools = match field(body, "tools") {
-        None => return Ok(None),
+        None => return Ok(Vec::new()),
         Some(Value::Array(tools)) => tools,
         Some(_) => {
             return Err(Error::invalid(
@@ -401,9 +403,9 @@ fn first_function(body: &Map<String, Value>) -> Result<Option<String>, Error> {
         .and_then(|config| get(config, "mode"))
         .and_then(Value::as_str);
     if mode == Some("NONE") {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    Ok(names.into_iter().next())
+    Ok(names)
 }
 
 /// One schema of the OpenAPI subset: no JSON Schema-only keys, no type arrays.

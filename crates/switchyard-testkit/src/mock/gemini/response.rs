@@ -1,5 +1,5 @@
 //! The answer in Gemini's shape (wire-formats §5.2, §5.3): one `GenerateContentResponse`, or
-//! chunks of one (a word each, the whole function call in one) sent as SSE `data:` frames or as
+//! chunks of one (a word each, every function call whole in one) sent as SSE `data:` frames or as
 //! a JSON array. Usage and the finish reason ride only on the last chunk.
 
 use bytes::Bytes;
@@ -78,13 +78,21 @@ impl Chunks<'_> {
     }
 }
 
-/// The parts of an answer, one group per chunk.
+/// The parts of an answer, one group per chunk. Parallel function calls travel together in one
+/// chunk, each a whole `functionCall` part with its own signature.
 fn part_groups(answer: &Answer) -> Vec<Vec<Value>> {
-    if let Some(call) = &answer.tool_call {
-        return vec![vec![json!({
-            "functionCall": {"name": call.name, "args": call.arguments_value()},
-            "thoughtSignature": THOUGHT_SIGNATURE,
-        })]];
+    if !answer.tool_calls.is_empty() {
+        let calls = answer
+            .tool_calls
+            .iter()
+            .map(|call| {
+                json!({
+                    "functionCall": {"name": call.name, "args": call.arguments_value()},
+                    "thoughtSignature": THOUGHT_SIGNATURE,
+                })
+            })
+            .collect();
+        return vec![calls];
     }
     if answer.pieces.is_empty() {
         return vec![vec![json!({"text": ""})]];
@@ -114,7 +122,7 @@ pub(super) fn respond(
         let whole = if fault == Some(Fault::Blocked) {
             chunks.blocked(answer)
         } else {
-            let parts = if answer.tool_call.is_some() {
+            let parts = if !answer.tool_calls.is_empty() {
                 groups.concat()
             } else {
                 vec![json!({"text": answer.text()})]
