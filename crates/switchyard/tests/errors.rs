@@ -20,7 +20,7 @@ on_both_stores!(
     malformed_requests_say_what_and_where,
     oversized_body_is_413,
     unknown_route_and_method,
-    upstream_failures_map_to_502_504_429,
+    upstream_failures_map_to_502_503_504_429,
     upstream_client_errors_reach_the_client,
     cut_and_incomplete_streams_are_metered,
     client_disconnect_is_logged_and_charged_for_what_was_sent,
@@ -335,7 +335,7 @@ async fn unknown_route_and_method(backend: Backend) {
     );
 }
 
-async fn upstream_failures_map_to_502_504_429(backend: Backend) {
+async fn upstream_failures_map_to_502_503_504_429(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = &app.admin_key;
     let e = expect_error(
@@ -346,13 +346,12 @@ async fn upstream_failures_map_to_502_504_429(backend: Backend) {
     )
     .await;
     assert!(e["message"].as_str().unwrap().contains("500"));
-    expect_error(
-        app.post("/v1/chat/completions", key, &chat("fault-503", "hi"))
-            .await,
-        502,
-        "upstream_error",
-    )
-    .await;
+    // An overloaded upstream is worth retrying later: 503, with its retry-after kept.
+    let overloaded = app
+        .post("/v1/chat/completions", key, &chat("fault-503", "hi"))
+        .await;
+    assert_eq!(overloaded.headers()["retry-after"], "1");
+    expect_error(overloaded, 503, "upstream_overloaded").await;
     expect_error(
         app.post("/v1/chat/completions", key, &chat("dead-chat", "hi"))
             .await,
