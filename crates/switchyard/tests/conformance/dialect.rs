@@ -18,17 +18,10 @@ pub enum Turn {
     User(String),
     /// Text plus one image as a `data:` URL.
     UserImage(String, String),
-    /// The assistant called a tool.
-    Call {
-        id: String,
-        name: String,
-        arguments: Value,
-    },
-    /// The tool's answer.
-    Result {
-        id: String,
-        content: String,
-    },
+    /// The assistant called tools: (id, name, arguments) each.
+    Calls(Vec<(String, String, Value)>),
+    /// The tools' answers: (call id, content) each.
+    Results(Vec<(String, String)>),
 }
 
 /// What a request asks for besides its turns.
@@ -178,19 +171,23 @@ fn chat_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
         messages.push(json!({"role": "system", "content": system}));
     }
     for turn in turns {
-        messages.push(match turn {
-            Turn::User(text) => json!({"role": "user", "content": text}),
-            Turn::UserImage(text, url) => json!({"role": "user", "content": [
+        match turn {
+            Turn::User(text) => messages.push(json!({"role": "user", "content": text})),
+            Turn::UserImage(text, url) => messages.push(json!({"role": "user", "content": [
                 {"type": "text", "text": text},
                 {"type": "image_url", "image_url": {"url": url}},
-            ]}),
-            Turn::Call { id, name, arguments } => json!({"role": "assistant", "content": null, "tool_calls": [
-                {"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}},
-            ]}),
-            Turn::Result { id, content } => {
-                json!({"role": "tool", "tool_call_id": id, "content": content})
+            ]})),
+            Turn::Calls(calls) => messages.push(json!({"role": "assistant", "content": null, "tool_calls":
+                calls.iter().map(|(id, name, arguments)| json!(
+                    {"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}
+                )).collect::<Vec<_>>(),
+            })),
+            Turn::Results(results) => {
+                for (id, content) in results {
+                    messages.push(json!({"role": "tool", "tool_call_id": id, "content": content}));
+                }
             }
-        });
+        }
     }
     let mut body = json!({"model": model, "messages": messages});
     if ask.stream {
@@ -228,12 +225,16 @@ fn messages_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
                     {"type": "image", "source": {"type": "base64", "media_type": meta.trim_end_matches(";base64"), "data": data}},
                 ]})
             }
-            Turn::Call { id, name, arguments } => json!({"role": "assistant", "content": [
-                {"type": "tool_use", "id": id, "name": name, "input": arguments},
-            ]}),
-            Turn::Result { id, content } => json!({"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": id, "content": content},
-            ]}),
+            Turn::Calls(calls) => json!({"role": "assistant", "content":
+                calls.iter().map(|(id, name, arguments)| json!(
+                    {"type": "tool_use", "id": id, "name": name, "input": arguments}
+                )).collect::<Vec<_>>(),
+            }),
+            Turn::Results(results) => json!({"role": "user", "content":
+                results.iter().map(|(id, content)| json!(
+                    {"type": "tool_result", "tool_use_id": id, "content": content}
+                )).collect::<Vec<_>>(),
+            }),
         })
         .collect();
     let mut body =
@@ -260,16 +261,20 @@ fn messages_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
 fn responses_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
     let input: Vec<Value> = turns
         .iter()
-        .map(|turn| match turn {
-            Turn::User(text) => json!({"role": "user", "content": text}),
-            Turn::UserImage(text, url) => json!({"role": "user", "content": [
+        .flat_map(|turn| match turn {
+            Turn::User(text) => vec![json!({"role": "user", "content": text})],
+            Turn::UserImage(text, url) => vec![json!({"role": "user", "content": [
                 {"type": "input_text", "text": text},
                 {"type": "input_image", "image_url": url},
-            ]}),
-            Turn::Call { id, name, arguments } => json!({"type": "function_call", "call_id": id, "name": name, "arguments": arguments.to_string()}),
-            Turn::Result { id, content } => {
-                json!({"type": "function_call_output", "call_id": id, "output": content})
-            }
+            ]})],
+            Turn::Calls(calls) => calls
+                .iter()
+                .map(|(id, name, arguments)| json!({"type": "function_call", "call_id": id, "name": name, "arguments": arguments.to_string()}))
+                .collect(),
+            Turn::Results(results) => results
+                .iter()
+                .map(|(id, content)| json!({"type": "function_call_output", "call_id": id, "output": content}))
+                .collect(),
         })
         .collect();
     let mut body = json!({"model": model, "input": input});

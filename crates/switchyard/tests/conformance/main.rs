@@ -257,17 +257,10 @@ async fn tool_round_trip(client: Client, kind: Kind) {
     };
     let model = kind.strict_model();
     let (first, _) = ask(&app, client, model, &weather(), &tools).await;
-    let (id, name, arguments) = first.calls[0].clone();
+    let id = first.calls[0].0.clone();
     let mut turns = weather();
-    turns.push(Turn::Call {
-        id: id.clone(),
-        name,
-        arguments,
-    });
-    turns.push(Turn::Result {
-        id,
-        content: "3 degrees and clear".into(),
-    });
+    turns.push(Turn::Calls(first.calls.clone()));
+    turns.push(Turn::Results(vec![(id, "3 degrees and clear".into())]));
     for stream in [false, true] {
         let (outcome, _) = ask(
             &app,
@@ -308,6 +301,99 @@ async fn tool_round_trip(client: Client, kind: Kind) {
             let result = &contents[2]["parts"][0]["functionResponse"];
             assert_eq!(result["name"], "get_weather", "{sent}");
             assert!(result["response"].is_object());
+        }
+    }
+}
+
+async fn parallel_tools(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let tools = Ask {
+        tools: vec!["get_weather".into(), "get_time".into()],
+        ..Ask::default()
+    };
+    let question = vec![Turn::User(
+        "what is the weather and the time in Oslo".into(),
+    )];
+    let model = kind.strict_model();
+    let mut first = None;
+    for stream in [false, true] {
+        let (outcome, _) = ask(
+            &app,
+            client,
+            model,
+            &question,
+            &Ask {
+                stream,
+                ..tools.clone()
+            },
+        )
+        .await;
+        assert_eq!(
+            outcome.finish,
+            Finish::ToolCalls,
+            "stream {stream}: {outcome:?}"
+        );
+        let names: Vec<&str> = outcome
+            .calls
+            .iter()
+            .map(|(_, name, _)| name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["get_weather", "get_time"],
+            "stream {stream}: {outcome:?}"
+        );
+        assert_ne!(outcome.calls[0].0, outcome.calls[1].0, "distinct ids");
+        for (_, _, arguments) in &outcome.calls {
+            assert_eq!(arguments, &json!({"city": "Oslo"}));
+        }
+        first.get_or_insert(outcome);
+    }
+    let first = first.unwrap();
+    let mut turns = question.clone();
+    turns.push(Turn::Calls(first.calls.clone()));
+    turns.push(Turn::Results(vec![
+        (first.calls[0].0.clone(), "3 degrees".into()),
+        (first.calls[1].0.clone(), "noon".into()),
+    ]));
+    let (outcome, _) = ask(&app, client, model, &turns, &tools).await;
+    assert_eq!(outcome.finish, Finish::Stop, "{outcome:?}");
+    let sent = app.mock.last_request().unwrap().body;
+    match kind {
+        Kind::OpenAi => {
+            let messages = sent["messages"].as_array().unwrap();
+            let calls = messages[1]["tool_calls"].as_array().unwrap();
+            assert_eq!(calls.len(), 2);
+            assert_eq!(messages[2]["tool_call_id"], calls[0]["id"], "{sent}");
+            assert_eq!(messages[3]["tool_call_id"], calls[1]["id"], "{sent}");
+        }
+        Kind::Anthropic => {
+            let messages = sent["messages"].as_array().unwrap();
+            assert_eq!(messages.len(), 3, "both results in one user turn: {sent}");
+            let calls = messages[1]["content"].as_array().unwrap();
+            let results = messages[2]["content"].as_array().unwrap();
+            assert_eq!(results[0]["tool_use_id"], calls[0]["id"], "{sent}");
+            assert_eq!(results[1]["tool_use_id"], calls[1]["id"], "{sent}");
+        }
+        Kind::Gemini => {
+            let contents = sent["contents"].as_array().unwrap();
+            let names = |i: usize, key: &str| -> Vec<Value> {
+                contents[i]["parts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[key]["name"].clone())
+                    .collect()
+            };
+            assert_eq!(
+                names(1, "functionCall"),
+                [json!("get_weather"), json!("get_time")]
+            );
+            assert_eq!(
+                names(2, "functionResponse"),
+                [json!("get_weather"), json!("get_time")],
+                "{sent}"
+            );
         }
     }
 }
@@ -430,7 +516,7 @@ macro_rules! pairs {
     ($($module:ident: $client:expr, $kind:expr;)*) => {$(
         mod $module {
             use super::*;
-            cases!($client, $kind; text, stream, tool_call, tool_round_trip, json_mode, image, length, errors, stream_error);
+            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error);
         }
     )*};
 }
