@@ -180,14 +180,26 @@ impl Pending {
         delivered: bool,
         prices: Prices,
     ) {
-        self.complete_with(200, None, upstream_usage, generated, delivered, prices);
+        self.complete_with(
+            200,
+            None,
+            upstream_usage,
+            false,
+            generated,
+            delivered,
+            prices,
+        );
     }
 
+    /// `partial`: the upstream's usage may be incomplete (a stream that did not finish), so
+    /// output is charged at no less than what was counted from the relayed text.
+    #[allow(clippy::too_many_arguments)]
     fn complete_with(
         &mut self,
         status: u16,
         error_code: Option<&str>,
         upstream_usage: Option<Usage>,
+        partial: bool,
         generated: &str,
         delivered: bool,
         prices: Prices,
@@ -196,6 +208,17 @@ impl Pending {
             return;
         };
         let (usage, source) = match upstream_usage {
+            // Anthropic reports input tokens first and output tokens at the end; a stream cut
+            // in between must not be charged for less output than it delivered.
+            Some(mut usage) if partial => {
+                let counted = meter::count(generated);
+                if counted > usage.completion_tokens {
+                    usage.completion_tokens = counted;
+                    (usage, UsageSource::Estimated)
+                } else {
+                    (usage, UsageSource::Upstream)
+                }
+            }
             Some(usage) => (usage, UsageSource::Upstream),
             None => {
                 let prompt_tokens = meter::estimate_prompt(inner.endpoint, &inner.request_body);
@@ -494,6 +517,7 @@ impl Relay {
             200,
             error_code,
             self.usage,
+            !self.saw_done,
             &generated,
             self.delivered,
             self.prices,

@@ -511,12 +511,37 @@ async fn stream_error(client: Client, kind: Kind) {
     assert_eq!(row.error_code.as_deref(), Some("upstream_error"));
 }
 
+/// A stream cut mid-way: the client hears of the failure in its dialect, and the delivered
+/// output is charged (never less than what reached the client, even when the upstream had
+/// already reported its input tokens, as Anthropic does first).
+async fn cut_stream(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let stream = Ask {
+        stream: true,
+        ..Ask::default()
+    };
+    let body = client.request(&kind.fault("fault-cut-stream"), &hello(), &stream);
+    let (status, id, _, text) = send(&app, client, &body).await;
+    assert_eq!(status, 200);
+    assert!(
+        client.stream_failed(&text),
+        "{client:?} hears of the cut: {text}"
+    );
+    let row = app.log_row(&id).await;
+    assert_eq!(row.error_code.as_deref(), Some("upstream_error"));
+    assert!(
+        row.completion_tokens >= 3,
+        "three words were delivered: {row:?}"
+    );
+    assert!(row.cost.0 > 0, "delivered output is charged");
+}
+
 /// One module per pairing, one test per case.
 macro_rules! pairs {
     ($($module:ident: $client:expr, $kind:expr;)*) => {$(
         mod $module {
             use super::*;
-            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error);
+            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream);
         }
     )*};
 }
