@@ -44,6 +44,21 @@ api_key_env = "MOCK_UPSTREAM_KEY"
 jurisdiction = "US"
 
 [[models]]
+name = "mock-cache"
+provider = "mock"
+upstream_model = "cache-gpt"
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = 0.60
+cached_input_usd_per_mtok = 0.075
+
+[[models]]
+name = "mock-reasoning"
+provider = "mock"
+upstream_model = "reasoning-gpt"
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = 0.60
+
+[[models]]
 name = "claude-chat"
 provider = "mock-anthropic"
 upstream_model = "claude-mock"

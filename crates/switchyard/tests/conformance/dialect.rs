@@ -33,6 +33,8 @@ pub struct Ask {
     /// Tool names offered (each takes `{"city": string}`).
     pub tools: Vec<String>,
     pub json_schema: bool,
+    pub temperature: Option<f64>,
+    pub stop: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +206,12 @@ fn chat_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
             .map(|name| json!({"type": "function", "function": {"name": name, "description": "Look it up", "parameters": weather_schema()}}))
             .collect();
     }
+    if let Some(t) = ask.temperature {
+        body["temperature"] = json!(t);
+    }
+    if !ask.stop.is_empty() {
+        body["stop"] = json!(ask.stop);
+    }
     if ask.json_schema {
         body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}});
     }
@@ -252,6 +260,12 @@ fn messages_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
             .map(|name| json!({"name": name, "description": "Look it up", "input_schema": weather_schema()}))
             .collect();
     }
+    if let Some(t) = ask.temperature {
+        body["temperature"] = json!(t);
+    }
+    if !ask.stop.is_empty() {
+        body["stop_sequences"] = json!(ask.stop);
+    }
     if ask.json_schema {
         body["output_config"] = json!({"format": {"type": "json_schema", "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}});
     }
@@ -293,6 +307,9 @@ fn responses_request(model: &str, turns: &[Turn], ask: &Ask) -> Value {
             .iter()
             .map(|name| json!({"type": "function", "name": name, "description": "Look it up", "parameters": weather_schema()}))
             .collect();
+    }
+    if let Some(t) = ask.temperature {
+        body["temperature"] = json!(t);
     }
     if ask.json_schema {
         body["text"] = json!({"format": {"type": "json_schema", "name": "answer", "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}});

@@ -41,6 +41,23 @@ impl Kind {
         }
     }
 
+    /// Models whose upstream reports cached and reasoning tokens, in its own convention.
+    fn cache_model(self) -> &'static str {
+        match self {
+            Kind::OpenAi => "mock-cache",
+            Kind::Anthropic => "claude-cache",
+            Kind::Gemini => "gemini-cache",
+        }
+    }
+
+    fn reasoning_model(self) -> &'static str {
+        match self {
+            Kind::OpenAi => "mock-reasoning",
+            Kind::Anthropic => "claude-reasoning",
+            Kind::Gemini => "gemini-reasoning",
+        }
+    }
+
     fn fault(self, fault: &str) -> String {
         match self {
             Kind::OpenAi => fault.to_owned(),
@@ -536,12 +553,117 @@ async fn cut_stream(client: Client, kind: Kind) {
     assert!(row.cost.0 > 0, "delivered output is charged");
 }
 
+/// Cached and reasoning tokens arrive in each upstream's own convention (Anthropic counts cache
+/// reads outside its input tokens, Gemini counts thoughts outside its candidates) and are
+/// normalised before pricing: the client and the log agree, whatever the pairing.
+async fn usage_conventions(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (plain, _) = ask(&app, client, kind.model(), &hello(), &Ask::default()).await;
+    let (cached, id) = ask(&app, client, kind.cache_model(), &hello(), &Ask::default()).await;
+    assert_eq!(
+        cached.cached_tokens,
+        switchyard_testkit::mock::CACHED_TOKENS,
+        "{cached:?}"
+    );
+    assert_eq!(
+        cached.prompt_tokens,
+        plain.prompt_tokens + switchyard_testkit::mock::CACHED_TOKENS,
+        "prompt tokens include cached ones in every dialect"
+    );
+    let row = app.log_row(&id).await;
+    assert_eq!(row.cached_tokens, cached.cached_tokens);
+    assert_eq!(row.prompt_tokens, cached.prompt_tokens);
+
+    let (reasoned, id) = ask(
+        &app,
+        client,
+        kind.reasoning_model(),
+        &hello(),
+        &Ask::default(),
+    )
+    .await;
+    assert_eq!(
+        reasoned.text, plain.text,
+        "thinking is not mixed into the text"
+    );
+    assert_eq!(
+        reasoned.completion_tokens,
+        plain.completion_tokens + switchyard_testkit::mock::REASONING_TOKENS,
+        "output tokens include reasoning in every dialect"
+    );
+    let row = app.log_row(&id).await;
+    assert_eq!(row.completion_tokens, reasoned.completion_tokens);
+    // Anthropic reports thinking only inside output_tokens, so only the others split it out.
+    if kind != Kind::Anthropic {
+        assert_eq!(
+            row.reasoning_tokens,
+            switchyard_testkit::mock::REASONING_TOKENS
+        );
+    }
+}
+
+/// Sampling parameters reach each upstream in its own words and ranges.
+async fn parameters(client: Client, kind: Kind) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let asked = Ask {
+        temperature: Some(0.9),
+        stop: if client == Client::Responses {
+            vec![]
+        } else {
+            vec!["END".into()]
+        },
+        max_tokens: Some(50),
+        ..Ask::default()
+    };
+    ask(&app, client, kind.model(), &hello(), &asked).await;
+    let sent = app.mock.last_request().unwrap().body;
+    let (temperature, stop, max) = match kind {
+        Kind::OpenAi => (&sent["temperature"], &sent["stop"], &sent["max_tokens"]),
+        Kind::Anthropic => (
+            &sent["temperature"],
+            &sent["stop_sequences"],
+            &sent["max_tokens"],
+        ),
+        Kind::Gemini => {
+            let config = &sent["generationConfig"];
+            (
+                &config["temperature"],
+                &config["stopSequences"],
+                &config["maxOutputTokens"],
+            )
+        }
+    };
+    assert_eq!(temperature.as_f64(), Some(0.9), "{sent}");
+    assert_eq!(max, 50, "{sent}");
+    if client != Client::Responses {
+        let stop: Vec<&str> = match stop {
+            Value::String(s) => vec![s.as_str()],
+            other => other
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect(),
+        };
+        assert_eq!(stop, ["END"], "{sent}");
+    }
+    if kind == Kind::Anthropic && client != Client::Messages {
+        // OpenAI's range is 0–2, Anthropic's 0–1.
+        let hot = Ask {
+            temperature: Some(1.7),
+            ..Ask::default()
+        };
+        ask(&app, client, kind.model(), &hello(), &hot).await;
+        assert_eq!(app.mock.last_request().unwrap().body["temperature"], 1.0);
+    }
+}
+
 /// One module per pairing, one test per case.
 macro_rules! pairs {
     ($($module:ident: $client:expr, $kind:expr;)*) => {$(
         mod $module {
             use super::*;
-            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream);
+            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream, usage_conventions, parameters);
         }
     )*};
 }
@@ -553,6 +675,50 @@ macro_rules! cases {
             super::$case($client, $kind).await
         }
     )*};
+}
+
+/// Gemini blocks a prompt with HTTP 200 and no candidates: every dialect hears a content
+/// filter, not an empty success or a crash.
+async fn blocked_by_gemini(client: Client) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for stream in [false, true] {
+        let (outcome, _) = ask(
+            &app,
+            client,
+            &Kind::Gemini.fault("fault-blocked"),
+            &hello(),
+            &Ask {
+                stream,
+                ..Ask::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            outcome.finish,
+            Finish::ContentFilter,
+            "stream {stream}: {outcome:?}"
+        );
+        assert!(outcome.text.is_empty());
+    }
+}
+
+mod blocked {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chat() {
+        blocked_by_gemini(Client::Chat).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn messages() {
+        blocked_by_gemini(Client::Messages).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn responses() {
+        blocked_by_gemini(Client::Responses).await
+    }
 }
 
 pairs! {
