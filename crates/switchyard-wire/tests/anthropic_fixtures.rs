@@ -11,12 +11,15 @@
 // An integration test is not `cfg(test)` to clippy; a failed unwrap here is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{decode_stream, pretty};
+
 use bytes::BytesMut;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use switchyard_wire::anthropic;
-use switchyard_wire::neutral::{StreamDecoder as _, StreamEncoder as _};
-use switchyard_wire::sse;
+use switchyard_wire::neutral::StreamEncoder as _;
 
 const UPSTREAM_MODEL: &str = "claude-sonnet-4-5-20250929";
 const DEFAULT_MAX_TOKENS: u64 = 8192;
@@ -37,11 +40,6 @@ fn fixtures(kind: &str) -> Vec<PathBuf> {
 
 fn stem(path: &Path) -> String {
     path.file_stem().unwrap().to_string_lossy().into_owned()
-}
-
-fn pretty(bytes: &[u8]) -> String {
-    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    serde_json::to_string_pretty(&value).unwrap()
 }
 
 #[test]
@@ -79,30 +77,19 @@ fn responses() {
     }
 }
 
-/// Decodes an SSE body fed in pieces of `piece` bytes.
-fn decode_stream(body: &[u8], piece: usize) -> Vec<switchyard_wire::neutral::StreamEvent> {
-    let mut sse = sse::Decoder::new();
-    let mut decoder = anthropic::StreamDecoder::new();
-    let mut events = Vec::new();
-    for chunk in body.chunks(piece) {
-        sse.push(chunk);
-        while let Some(event) = sse.next_event().unwrap() {
-            decoder.event(&event, &mut events);
-        }
-    }
-    if let Some(event) = sse.finish() {
-        decoder.event(&event, &mut events);
-    }
-    decoder.eof(&mut events);
-    events
-}
-
 #[test]
 fn streams() {
     for path in fixtures("stream") {
         let body = std::fs::read(&path).unwrap();
-        let events = decode_stream(&body, 7);
-        assert_eq!(events, decode_stream(&body, body.len().max(1)));
+        let events = decode_stream(&mut anthropic::StreamDecoder::new(), &body, 7);
+        assert_eq!(
+            events,
+            decode_stream(
+                &mut anthropic::StreamDecoder::new(),
+                &body,
+                body.len().max(1)
+            )
+        );
         let mut rendered = String::from("## neutral events\n");
         for event in &events {
             writeln!(rendered, "{event:?}").unwrap();

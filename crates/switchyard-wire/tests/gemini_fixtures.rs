@@ -7,33 +7,14 @@
 // A test fails loudly on a missing or unreadable fixture; that is what unwrap is for here.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use switchyard_wire::neutral::{StreamDecoder as _, StreamEvent};
-use switchyard_wire::{gemini, sse};
+mod common;
 
-fn fixtures(prefix: &str) -> Vec<(String, PathBuf)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gemini");
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter_map(|path| {
-            let stem = path.file_stem()?.to_str()?.to_owned();
-            stem.starts_with(prefix).then_some((stem, path))
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no {prefix}* fixtures");
-    out
-}
-
-fn pretty(bytes: &[u8]) -> String {
-    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    serde_json::to_string_pretty(&value).unwrap()
-}
+use common::{decode_stream, fixtures, pretty};
+use switchyard_wire::gemini;
 
 #[test]
 fn requests_decode_and_encode() {
-    for (name, path) in fixtures("request_") {
+    for (name, path) in fixtures("gemini", "request_") {
         let body = std::fs::read(&path).unwrap();
         let neutral = gemini::decode_request(&body, "gemini-2.5-flash").unwrap();
         let encoded = gemini::encode_request(&neutral);
@@ -47,7 +28,7 @@ fn requests_decode_and_encode() {
 
 #[test]
 fn schemas_sanitize() {
-    for (name, path) in fixtures("schema_") {
+    for (name, path) in fixtures("gemini", "schema_") {
         let schema: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let clean = gemini::sanitize_schema(&schema);
@@ -60,32 +41,21 @@ fn schemas_sanitize() {
 
 #[test]
 fn responses_decode() {
-    for (name, path) in fixtures("response_") {
+    for (name, path) in fixtures("gemini", "response_") {
         let response = gemini::decode_response(&std::fs::read(&path).unwrap()).unwrap();
         insta::assert_snapshot!(format!("gemini_{name}"), format!("{response:#?}"));
     }
 }
 
 /// Every event of a stream, one per line.
-fn stream_events(bytes: &[u8]) -> Vec<StreamEvent> {
-    let mut sse = sse::Decoder::new();
-    let mut decoder = gemini::StreamDecoder::new();
-    let mut out = Vec::new();
-    sse.push(bytes);
-    while let Ok(Some(event)) = sse.next_event() {
-        decoder.event(&event, &mut out);
-    }
-    if let Some(event) = sse.finish() {
-        decoder.event(&event, &mut out);
-    }
-    decoder.eof(&mut out);
-    out
-}
-
 #[test]
 fn streams_decode() {
-    for (name, path) in fixtures("stream_") {
-        let events = stream_events(&std::fs::read(&path).unwrap());
+    for (name, path) in fixtures("gemini", "stream_") {
+        let events = decode_stream(
+            &mut gemini::StreamDecoder::new(),
+            &std::fs::read(&path).unwrap(),
+            usize::MAX,
+        );
         let rendered: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
         insta::assert_snapshot!(format!("gemini_{name}"), rendered.join("\n"));
     }
@@ -93,7 +63,7 @@ fn streams_decode() {
 
 #[test]
 fn errors_decode() {
-    for (name, path) in fixtures("error_") {
+    for (name, path) in fixtures("gemini", "error_") {
         let status: u16 = name.split('_').nth(1).unwrap().parse().unwrap();
         let (info, retry_after) = gemini::decode_error(status, &std::fs::read(&path).unwrap());
         insta::assert_snapshot!(

@@ -17,76 +17,31 @@ use switchyard_gateway::snapshot::Route;
 use switchyard_gateway::{ApiError, Dialect, RequestMeta};
 use switchyard_wire::openai::Endpoint;
 
-pub async fn chat_completions(
-    state: State<AppState>,
-    id: axum::Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    proxy(
-        Endpoint::ChatCompletions,
-        state,
-        id,
-        ConnectInfo(peer),
-        headers,
-        body,
-    )
-    .await
+/// One handler per inference endpoint; they differ only in the endpoint they name.
+macro_rules! inference_handlers {
+    ($($(#[$doc:meta])* $name:ident => $endpoint:expr;)*) => {$(
+        $(#[$doc])*
+        pub async fn $name(
+            state: State<AppState>,
+            id: axum::Extension<RequestId>,
+            peer: ConnectInfo<SocketAddr>,
+            headers: HeaderMap,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Response {
+            proxy($endpoint, state, id, peer, headers, body).await
+        }
+    )*};
 }
 
-pub async fn embeddings(
-    state: State<AppState>,
-    id: axum::Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    proxy(
-        Endpoint::Embeddings,
-        state,
-        id,
-        ConnectInfo(peer),
-        headers,
-        body,
-    )
-    .await
-}
-
-pub async fn messages(
-    state: State<AppState>,
-    id: axum::Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    proxy(
-        Endpoint::Messages,
-        state,
-        id,
-        ConnectInfo(peer),
-        headers,
-        body,
-    )
-    .await
-}
-
-pub async fn responses(
-    state: State<AppState>,
-    id: axum::Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    proxy(
-        Endpoint::Responses,
-        state,
-        id,
-        ConnectInfo(peer),
-        headers,
-        body,
-    )
-    .await
+inference_handlers! {
+    /// `POST /v1/chat/completions`.
+    chat_completions => Endpoint::ChatCompletions;
+    /// `POST /v1/embeddings`.
+    embeddings => Endpoint::Embeddings;
+    /// `POST /v1/messages`, in Anthropic's dialect.
+    messages => Endpoint::Messages;
+    /// `POST /v1/responses`.
+    responses => Endpoint::Responses;
 }
 
 /// `POST /v1/messages/count_tokens`: the prompt's tokens, answered in Anthropic's shape.
