@@ -339,6 +339,27 @@ pub trait StreamEncoder: Send {
     fn error(&mut self, error: &ErrorInfo, out: &mut BytesMut);
 }
 
+/// Every neutral event of an SSE body fed, in the pieces it arrived in, through
+/// [`sse::Decoder`] and `decoder`, end of stream included (for tests and tools).
+pub fn decode_sse<'a>(
+    decoder: &mut dyn StreamDecoder,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Vec<StreamEvent> {
+    let mut sse = sse::Decoder::new();
+    let mut out = Vec::new();
+    for piece in pieces {
+        sse.push(piece);
+        while let Ok(Some(event)) = sse.next_event() {
+            decoder.event(&event, &mut out);
+        }
+    }
+    if let Some(event) = sse.finish() {
+        decoder.event(&event, &mut out);
+    }
+    decoder.eof(&mut out);
+    out
+}
+
 /// Appends `part` to the last message if it has `role`, else starts a new message: how every
 /// decoder keeps turns alternating.
 pub fn push_part(messages: &mut Vec<Message>, role: Role, part: Part) {

@@ -3,30 +3,15 @@
 
 use super::*;
 use crate::neutral::{
-    ErrorInfo, ErrorKind, FinishReason, Signature, StreamDecoder as _, StreamEncoder as _,
-    StreamEvent, Vendor,
+    ErrorInfo, ErrorKind, FinishReason, Signature, StreamEncoder as _, StreamEvent, Vendor,
 };
-use crate::sse;
 use bytes::BytesMut;
 use proptest::prelude::*;
 use switchyard_core::Usage;
 
 /// Decodes `pieces` of an SSE body as the gateway does: through `sse::Decoder`, then ours.
 fn decode_pieces(pieces: &[&[u8]]) -> Vec<StreamEvent> {
-    let mut sse = sse::Decoder::new();
-    let mut decoder = StreamDecoder::new();
-    let mut out = Vec::new();
-    for piece in pieces {
-        sse.push(piece);
-        while let Ok(Some(event)) = sse.next_event() {
-            decoder.event(&event, &mut out);
-        }
-    }
-    if let Some(event) = sse.finish() {
-        decoder.event(&event, &mut out);
-    }
-    decoder.eof(&mut out);
-    out
+    crate::neutral::decode_sse(&mut StreamDecoder::new(), pieces.iter().copied())
 }
 
 fn frame(name: &str, data: &str) -> String {

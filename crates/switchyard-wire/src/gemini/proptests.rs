@@ -10,10 +10,9 @@
 
 use super::*;
 use crate::neutral::{
-    self, ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Signature,
-    StreamDecoder as _, Tool, ToolCall, ToolChoice, ToolResult, Vendor,
+    self, ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Signature, Tool,
+    ToolCall, ToolChoice, ToolResult, Vendor,
 };
-use crate::sse;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -235,20 +234,7 @@ fn frames() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn decode_stream(pieces: &[&[u8]]) -> Vec<neutral::StreamEvent> {
-    let mut sse = sse::Decoder::new();
-    let mut decoder = StreamDecoder::new();
-    let mut out = Vec::new();
-    for piece in pieces {
-        sse.push(piece);
-        while let Ok(Some(event)) = sse.next_event() {
-            decoder.event(&event, &mut out);
-        }
-    }
-    if let Some(event) = sse.finish() {
-        decoder.event(&event, &mut out);
-    }
-    decoder.eof(&mut out);
-    out
+    crate::neutral::decode_sse(&mut StreamDecoder::new(), pieces.iter().copied())
 }
 
 proptest! {

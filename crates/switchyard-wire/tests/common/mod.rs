@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use switchyard_wire::neutral::{StreamDecoder, StreamEvent};
-use switchyard_wire::sse;
 
 /// `tests/fixtures/<dir>/<prefix>*`, sorted, as (file stem, path). Fails when there are none.
 pub fn fixtures(dir: &str, prefix: &str) -> Vec<(String, PathBuf)> {
@@ -42,17 +41,5 @@ pub fn decode_stream(
     body: &[u8],
     piece: usize,
 ) -> Vec<StreamEvent> {
-    let mut sse = sse::Decoder::new();
-    let mut events = Vec::new();
-    for chunk in body.chunks(piece.max(1)) {
-        sse.push(chunk);
-        while let Some(event) = sse.next_event().unwrap() {
-            decoder.event(&event, &mut events);
-        }
-    }
-    if let Some(event) = sse.finish() {
-        decoder.event(&event, &mut events);
-    }
-    decoder.eof(&mut events);
-    events
+    switchyard_wire::neutral::decode_sse(decoder, body.chunks(piece.max(1)))
 }

@@ -1,27 +1,14 @@
 //! `StreamDecoder`: each server quirk it tolerates, and properties over generated streams.
 
 use super::*;
-use crate::neutral::{FinishReason, StreamDecoder as _, StreamEncoder as _};
+use crate::neutral::{FinishReason, StreamEncoder as _};
 use crate::openai::chat::StreamEncoder;
 use proptest::prelude::*;
 use switchyard_core::Usage;
 
 /// Decodes `pieces` of SSE bytes, fed one after another.
 fn decode_pieces(pieces: &[&[u8]]) -> Vec<StreamEvent> {
-    let mut sse = sse::Decoder::new();
-    let mut decoder = StreamDecoder::new();
-    let mut out = Vec::new();
-    for piece in pieces {
-        sse.push(piece);
-        while let Ok(Some(event)) = sse.next_event() {
-            decoder.event(&event, &mut out);
-        }
-    }
-    if let Some(event) = sse.finish() {
-        decoder.event(&event, &mut out);
-    }
-    decoder.eof(&mut out);
-    out
+    crate::neutral::decode_sse(&mut StreamDecoder::new(), pieces.iter().copied())
 }
 
 fn decode(frames: &[&str]) -> Vec<StreamEvent> {
