@@ -113,12 +113,13 @@ impl ApiError {
         }
     }
 
-    /// The status for `dialect`: Anthropic's clients know an overloaded upstream as 529.
-    fn status_for(&self, dialect: Dialect) -> StatusCode {
+    /// The error as `dialect`'s clients expect it: Anthropic's know an overloaded upstream as
+    /// 529. Apply before logging, so the log records the status the client got.
+    pub fn in_dialect(mut self, dialect: Dialect) -> ApiError {
         if dialect == Dialect::Anthropic && self.code == ErrorCode::UpstreamOverloaded {
-            return StatusCode::from_u16(529).unwrap_or(self.status);
+            self.status = StatusCode::from_u16(529).unwrap_or(self.status);
         }
-        self.status
+        self
     }
 
     /// The JSON body in `dialect`.
@@ -136,19 +137,20 @@ impl ApiError {
     }
 
     pub fn into_response_for(self, dialect: Dialect) -> Response<Body> {
-        let json = self.body_json(dialect);
+        let this = self.in_dialect(dialect);
+        let json = this.body_json(dialect);
         let mut response = Response::new(
             Full::new(Bytes::from(json))
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         );
-        *response.status_mut() = self.status_for(dialect);
+        *response.status_mut() = this.status;
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        for (name, value) in self.headers {
+        for (name, value) in this.headers {
             headers.insert(name, value);
         }
         response

@@ -241,8 +241,10 @@ impl Gateway {
         {
             Ok(response) => response,
             Err(error) => {
+                let dialect = translate::dialect(endpoint);
+                let error = error.in_dialect(dialect);
                 pending.fail(&error);
-                error.into_response_for(translate::dialect(endpoint))
+                error.into_response_for(dialect)
             }
         }
     }

@@ -492,7 +492,20 @@ async fn length(client: Client, kind: Kind) {
 
 async fn errors(client: Client, kind: Kind) {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    for (fault, status) in [("fault-400", 400), ("fault-429", 429), ("fault-500", 502)] {
+    // An overloaded upstream (Anthropic's 529, a 503) is 529 to Anthropic's clients, 503 to
+    // OpenAI's: each SDK's own "overloaded, retry later".
+    let overloaded = if client == Client::Messages { 529 } else { 503 };
+    let overload_fault = if kind == Kind::Anthropic {
+        "fault-529"
+    } else {
+        "fault-503"
+    };
+    for (fault, status) in [
+        ("fault-400", 400),
+        ("fault-429", 429),
+        ("fault-500", 502),
+        (overload_fault, overloaded),
+    ] {
         let body = client.request(&kind.fault(fault), &hello(), &Ask::default());
         let (got, id, headers, text) = send(&app, client, &body).await;
         assert_eq!(got, status, "{fault}: {text}");
@@ -503,6 +516,14 @@ async fn errors(client: Client, kind: Kind) {
                 headers.contains_key("retry-after"),
                 "{fault}: retry-after kept"
             );
+        }
+        if status == overloaded {
+            let expected = if client == Client::Messages {
+                "overloaded_error"
+            } else {
+                "api_error"
+            };
+            assert_eq!(kind_name, expected, "{text}");
         }
         assert_eq!(app.log_row(&id).await.status, status);
     }
@@ -658,12 +679,56 @@ async fn parameters(client: Client, kind: Kind) {
     }
 }
 
+/// The client goes away after the first piece of a stream: the request is logged as
+/// `client_closed`, charged for what was relayed, and its hold is resolved (the balance
+/// budget is whole again once every request has settled).
+async fn client_gone(client: Client, kind: Kind) {
+    use futures_util::StreamExt;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let body = client.request(
+        &kind.fault("fault-slow-stream"),
+        &hello(),
+        &Ask {
+            stream: true,
+            ..Ask::default()
+        },
+    );
+    let response = app.post(client.path(), &app.admin_key, &body).await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut pieces = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("Mock") {
+        let piece = pieces.next().await.expect("the stream goes on").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&piece));
+    }
+    drop(pieces);
+    let row = app.log_row(&id).await;
+    assert_eq!(row.error_code.as_deref(), Some("client_closed"), "{row:?}");
+    assert!(
+        row.completion_tokens > 0 && row.cost.0 > 0,
+        "delivered output is charged: {row:?}"
+    );
+    app.gateway().flushed().await;
+    assert!(
+        app.store
+            .open_holds(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the hold was resolved"
+    );
+}
+
 /// One module per pairing, one test per case.
 macro_rules! pairs {
     ($($module:ident: $client:expr, $kind:expr;)*) => {$(
         mod $module {
             use super::*;
-            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream, usage_conventions, parameters);
+            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream, usage_conventions, parameters, client_gone);
         }
     )*};
 }
