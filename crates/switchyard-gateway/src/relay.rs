@@ -241,7 +241,10 @@ impl Pending {
         row.cached_tokens = usage.cached_tokens;
         row.reasoning_tokens = usage.reasoning_tokens;
         row.usage_source = source;
-        (row.provider_cost, row.cost) = if source == UsageSource::Upstream || delivered {
+        // A finished answer is charged at its upstream usage even when it produced no text;
+        // an unfinished one only if something reached the client (the published rule).
+        let finished_upstream = source == UsageSource::Upstream && !partial;
+        (row.provider_cost, row.cost) = if finished_upstream || delivered {
             prices.cost_and_charge(&usage, inner.markup_bps)
         } else {
             (Nanos::ZERO, Nanos::ZERO)

@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{chat, chat_stream, expect_error, request_id};
+use common::{chat, chat_stream, expect_error, request_id, resolved_once, settled};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
-use switchyard_core::ledger::{AccountId, Phase, Transfer};
+use switchyard_core::ledger::{AccountId, Transfer};
 use switchyard_core::{Nanos, RequestId, UserId};
 use switchyard_store::{Backend, Store};
 use switchyard_testkit::TestApp;
@@ -44,18 +44,6 @@ async fn funded_user(app: &TestApp, email: &str, usd: &str) -> (UserId, String) 
         app.credit(id, usd).await;
     }
     (id, key["key"].as_str().unwrap().to_owned())
-}
-
-/// Waits until the writer has written everything queued so far, and checks that `user` has no
-/// hold left open (every finished request settled its own).
-async fn settled(app: &TestApp, user: UserId) {
-    app.gateway().flushed().await;
-    let open = app
-        .store
-        .open_holds(Some(&AccountId::user(user)), None, 10)
-        .await
-        .unwrap();
-    assert!(open.is_empty(), "holds left open: {open:?}");
 }
 
 async fn balance(store: &Store, user: UserId) -> Nanos {
@@ -195,22 +183,6 @@ async fn a_request_that_does_not_fit_gets_402_and_one_that_fits_passes(backend: 
     app.shutdown().await;
 }
 
-/// The ledger's record of `request` for `user`: its hold (absent when the hold and its
-/// settlement were written in one batch and collapsed) and its other transfers.
-async fn ledger_of(store: &Store, user: UserId, request: &str) -> (Vec<Transfer>, Vec<Transfer>) {
-    let entries: Vec<Transfer> = store
-        .transfers_of(&AccountId::user(user), None, 1_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.transfer)
-        .filter(|t| t.reference.as_deref() == Some(request))
-        .collect();
-    entries
-        .into_iter()
-        .partition(|t| matches!(t.phase, Phase::Pending { .. }))
-}
-
 /// M3 on the OpenAI dialect: complete, client gone after 0 and after some chunks, upstream
 /// without usage, upstream failing before and after the head. Each resolves once; output that
 /// reached the client is charged; nothing is charged without output.
@@ -280,43 +252,7 @@ async fn every_ending_resolves_its_hold_once(backend: Backend) {
     }
 
     for (name, id, delivered) in cases {
-        let row = app.log_row(&id).await;
-        settled(&app, user).await;
-        let (holds, others) = ledger_of(&app.store, user, &id).await;
-        assert!(holds.len() <= 1, "{name}: {holds:?}");
-        let settles: Vec<&Transfer> = others
-            .iter()
-            .filter(|t| t.id == format!("settle:{id}"))
-            .collect();
-        assert!(
-            settles.len() <= 1,
-            "{name}: one settlement at most: {settles:?}"
-        );
-        if !holds.is_empty() {
-            assert_eq!(
-                settles.len(),
-                1,
-                "{name}: a written hold is resolved exactly once"
-            );
-        }
-        let charged = settles.first().map_or(Nanos::ZERO, |t| t.amount);
-        assert_eq!(
-            charged, row.cost,
-            "{name}: the ledger charges what the log says"
-        );
-        if !delivered {
-            assert_eq!(
-                row.cost,
-                Nanos::ZERO,
-                "{name}: nothing charged without output"
-            );
-        }
-        if delivered {
-            assert!(
-                row.cost > Nanos::ZERO || row.completion_tokens == 0,
-                "{name}: never $0 after a delivered chunk: {row:?}"
-            );
-        }
+        resolved_once(&app, user, name, &id, delivered).await;
     }
     assert_eq!(
         app.store.verify_ledger().await.unwrap(),

@@ -39,25 +39,24 @@ pub(crate) enum Step {
 
 /// A body that sends `steps` in order, waiting `gap` between two of them.
 pub(crate) fn paced(steps: Vec<Step>, gap: Duration) -> Body {
-    let frames = futures_util::stream::unfold(
-        (steps.into_iter(), true),
-        move |(mut steps, first)| async move {
-            let step = steps.next()?;
-            if !first && !gap.is_zero() {
-                tokio::time::sleep(gap).await;
+    let frames = futures_util::stream::unfold(steps.into_iter(), move |mut steps| async move {
+        let step = steps.next()?;
+        // Before every frame, the first included: a client can leave after the head and
+        // before any output, which is what "gone after 0 chunks" tests need.
+        if !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
+        let frame = match step {
+            Step::Send(bytes) => Ok(Frame::data(bytes)),
+            Step::Cut => {
+                // hyper writes what it has buffered only once the body is pending; without
+                // this yield the head and the frames before the cut would be lost with it.
+                tokio::task::yield_now().await;
+                Err(Cut)
             }
-            let frame = match step {
-                Step::Send(bytes) => Ok(Frame::data(bytes)),
-                Step::Cut => {
-                    // hyper writes what it has buffered only once the body is pending; without
-                    // this yield the head and the frames before the cut would be lost with it.
-                    tokio::task::yield_now().await;
-                    Err(Cut)
-                }
-            };
-            Some((frame, (steps, false)))
-        },
-    );
+        };
+        Some((frame, steps))
+    });
     StreamBody::new(frames).boxed_unsync()
 }
 

@@ -81,7 +81,7 @@
 //! | | non-stream, every dialect: `content-length` of the whole body, half of it sent, then cut | | |
 //! | `fault-no-usage` | no `usage` field, and no usage chunk even when `include_usage` is asked | no `usage` in the message, `message_start` or `message_delta` | no `usageMetadata` |
 //! | `fault-stream-error` | stream: role chunk and 2 content chunks, then `data: {"error":{…}}` and the end of the body (no `[DONE]`) | events up to the 2nd delta, then `event: error` with `overloaded_error` | 2 chunks, then a `{"error":{…,"status":"INTERNAL"}}` frame |
-//! | `fault-slow-stream` | a normal stream with 200 ms between frames | same | same |
+//! | `fault-slow-stream` | a normal stream with 200 ms before each frame | same | same |
 //!
 //! Non-stream requests answer normally under `fault-stream-error` and `fault-slow-stream`.
 
@@ -121,7 +121,7 @@ pub const DEFAULT_API_KEY: &str = "mock-upstream-key";
 pub struct MockOptions {
     /// Delay before every response head, after the request body has been read.
     pub latency: Duration,
-    /// Delay between the frames of a normal stream.
+    /// Delay before each frame of a normal stream.
     pub chunk_delay: Duration,
     /// Keep every request for [`MockUpstream::requests`]. Benchmarks turn it off so memory stays
     /// flat; [`MockUpstream::request_count`] counts either way.

@@ -90,3 +90,78 @@ upstream_model = "mock-gpt"
 input_usd_per_mtok = 0
 output_usd_per_mtok = 2500
 "#;
+
+/// Waits until the writer has written everything queued so far, and checks that `user` has no
+/// hold left open (every finished request settled its own).
+pub async fn settled(app: &switchyard_testkit::TestApp, user: switchyard_core::UserId) {
+    app.gateway().flushed().await;
+    let open = app
+        .store
+        .open_holds(
+            Some(&switchyard_core::ledger::AccountId::user(user)),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "holds left open: {open:?}");
+}
+
+/// M3's check of one ended request: its hold (if written) resolved exactly once, the ledger
+/// charging what the log row says, nothing charged without output and never $0 after a
+/// delivered chunk.
+pub async fn resolved_once(
+    app: &switchyard_testkit::TestApp,
+    user: switchyard_core::UserId,
+    name: &str,
+    id: &str,
+    delivered: bool,
+) {
+    use switchyard_core::Nanos;
+    use switchyard_core::ledger::{AccountId, Phase, Transfer};
+    let row = app.log_row(id).await;
+    settled(app, user).await;
+    let (holds, others): (Vec<Transfer>, Vec<Transfer>) = app
+        .store
+        .transfers_of(&AccountId::user(user), None, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.transfer)
+        .filter(|t| t.reference.as_deref() == Some(id))
+        .partition(|t| matches!(t.phase, Phase::Pending { .. }));
+    // A hold settled in the same batch is written as its outcome, so it may be absent.
+    assert!(holds.len() <= 1, "{name}: {holds:?}");
+    let settles: Vec<&Transfer> = others
+        .iter()
+        .filter(|t| t.id == format!("settle:{id}"))
+        .collect();
+    assert!(
+        settles.len() <= 1,
+        "{name}: one settlement at most: {settles:?}"
+    );
+    if !holds.is_empty() {
+        assert_eq!(
+            settles.len(),
+            1,
+            "{name}: a written hold is resolved exactly once"
+        );
+    }
+    let charged = settles.first().map_or(Nanos::ZERO, |t| t.amount);
+    assert_eq!(
+        charged, row.cost,
+        "{name}: the ledger charges what the log says"
+    );
+    if delivered {
+        assert!(
+            row.cost > Nanos::ZERO || row.completion_tokens == 0,
+            "{name}: never $0 after a delivered chunk: {row:?}"
+        );
+    } else {
+        assert_eq!(
+            row.cost,
+            Nanos::ZERO,
+            "{name}: nothing charged without output"
+        );
+    }
+}

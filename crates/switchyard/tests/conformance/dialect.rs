@@ -80,6 +80,18 @@ impl Client {
         }
     }
 
+    /// How many frames in `sse` carry generated text.
+    pub fn deltas(self, sse: &str) -> usize {
+        match self {
+            // The role chunk says `"content":""`: not output.
+            Client::Chat => {
+                sse.matches("\"content\":\"").count() - sse.matches("\"content\":\"\"").count()
+            }
+            Client::Messages => sse.matches("text_delta").count(),
+            Client::Responses => sse.matches("event: response.output_text.delta").count(),
+        }
+    }
+
     /// Reads a JSON answer.
     pub fn outcome(self, body: &Value) -> Outcome {
         match self {

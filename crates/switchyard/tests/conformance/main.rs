@@ -7,7 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
 
+#[path = "../common/mod.rs"]
+mod common;
 mod dialect;
+mod m3;
 
 use dialect::{Ask, Client, Finish, Outcome, Turn};
 use serde_json::{Value, json};
