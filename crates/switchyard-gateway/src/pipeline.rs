@@ -44,6 +44,10 @@ pub struct RequestMeta {
     pub received: Instant,
     pub received_at: UnixMillis,
     pub client_ip: Option<String>,
+    /// The client's `anthropic-beta` header, forwarded when an Anthropic-dialect request passes
+    /// through to an Anthropic upstream (beta features such as extended caching or tools used
+    /// by coding agents need it).
+    pub anthropic_beta: Option<HeaderValue>,
 }
 
 impl RequestMeta {
@@ -53,6 +57,7 @@ impl RequestMeta {
             received: Instant::now(),
             received_at: now_millis(),
             client_ip,
+            anthropic_beta: None,
         }
     }
 }
@@ -304,6 +309,10 @@ impl Gateway {
             model: upstream_model.clone(),
             body: upstream_body,
             stream: peek.stream,
+            anthropic_beta: match (plan, format) {
+                (Plan::PassThrough, Format::Anthropic) => meta.anthropic_beta.clone(),
+                _ => None,
+            },
         };
         let response =
             match tokio::time::timeout_at(deadline.into(), route.provider.upstream.send(request))

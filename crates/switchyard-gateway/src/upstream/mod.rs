@@ -46,6 +46,8 @@ pub struct UpstreamRequest {
     /// The body in the upstream's wire format, model already rewritten.
     pub body: Bytes,
     pub stream: bool,
+    /// The client's `anthropic-beta` header, for an Anthropic pass-through.
+    pub anthropic_beta: Option<http::HeaderValue>,
 }
 
 /// The head and body of an upstream's answer.

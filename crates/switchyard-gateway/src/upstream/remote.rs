@@ -172,6 +172,9 @@ impl Client {
                 HeaderName::from_static("anthropic-version"),
                 HeaderValue::from_static(ANTHROPIC_VERSION),
             );
+            if let Some(beta) = &request.anthropic_beta {
+                builder = builder.header(HeaderName::from_static("anthropic-beta"), beta.clone());
+            }
         }
         if request.stream {
             builder = builder.header(

@@ -78,7 +78,10 @@ async fn proxy(
                 .map(axum::body::Body::new);
         }
     };
-    let meta = RequestMeta::now(id, Some(peer.ip().to_string()));
+    let mut meta = RequestMeta::now(id, Some(peer.ip().to_string()));
+    if endpoint == Endpoint::Messages {
+        meta.anthropic_beta = headers.get("anthropic-beta").cloned();
+    }
     state
         .gateway
         .proxy(endpoint, meta, credentials(&headers), body)

@@ -770,6 +770,32 @@ async fn blocked_by_gemini(client: Client) {
     }
 }
 
+/// Anthropic beta features (used by coding agents) need the client's `anthropic-beta` header
+/// to reach an Anthropic upstream; other upstreams never see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_beta_reaches_anthropic_upstreams_only() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (model, expected) in [
+        ("claude-chat", Some("beta-feature-2025-01-01")),
+        ("mock-chat", None),
+    ] {
+        let body = Client::Messages.request(model, &hello(), &Ask::default());
+        let response = app
+            .client
+            .post(app.url("/v1/messages"))
+            .header("x-api-key", &app.admin_key)
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", "beta-feature-2025-01-01")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{model}");
+        let sent = app.mock.last_request().unwrap();
+        assert_eq!(sent.header("anthropic-beta"), expected, "{model}");
+    }
+}
+
 mod blocked {
     use super::*;
 
