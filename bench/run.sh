@@ -12,6 +12,8 @@
 #
 # Settings (environment):
 #   CONCURRENCY=64  DURATION=15 (s)  WARMUP=3 (s)  ROUNDS=1  SCENARIOS="chat stream"
+#   (also `messages`: an Anthropic-dialect request translated to the OpenAI-format mock, against
+#   the same request in OpenAI's form sent direct)
 #   MOCK_LATENCY_MS=20  MOCK_CHUNK_DELAY_MS=1  MOCK_THREADS=1  WRK_THREADS=1  SETTLE=1 (s)
 #   SWITCHYARD_BIN / MOCK_BIN (default: <repo>/target/release/{switchyard,switchyard-mock},
 #   built with cargo when missing; BUILD=1 runs cargo build even when they exist)
@@ -197,19 +199,24 @@ done
 log "switchyard pid=$SY_PID at $SY_BASE ($("$SWITCHYARD_BIN" --version 2>/dev/null))"
 
 # ------------------------------------------------------------- targets ----
-target_setup() { # sets URL, AUTH, GW_PID (empty for direct)
+target_setup() { # target scenario; sets URL, AUTH, GW_PID (empty for direct), and BODY/DIALECT for messages
   case "$1" in
     direct) URL="${MOCK_URL}/chat/completions"; AUTH="Authorization: Bearer $UPSTREAM_KEY"; GW_PID="" ;;
     switchyard) URL="$SY_BASE/v1/chat/completions"; AUTH="Authorization: Bearer $SY_KEY"; GW_PID="$SY_PID" ;;
     *) die "unknown target $1" ;;
   esac
+  DIALECT=openai
+  if [ "$2" = messages ] && [ "$1" = switchyard ]; then
+    URL="$SY_BASE/v1/messages"; BODY="$HERE/body_messages.json"; DIALECT=anthropic
+  fi
 }
 
 scenario_setup() { # sets BODY, STREAM
   case "$1" in
     chat) BODY="$HERE/body_chat.json"; STREAM=0 ;;
     stream) BODY="$HERE/body_stream.json"; STREAM=1 ;;
-    *) die "unknown scenario $1 (chat, stream)" ;;
+    messages) BODY="$HERE/body_chat.json"; STREAM=0 ;; # the switchyard target sends body_messages.json
+    *) die "unknown scenario $1 (chat, stream, messages)" ;;
   esac
 }
 
@@ -222,6 +229,9 @@ check_response() { # one request through the current target must look like a rea
     grep -q '"chat.completion.chunk"' "$out" && grep -q '^data: \[DONE\]' "$out" \
       && grep -q '"total_tokens"' "$out" \
       || { cat "$out" >&2; die "$2/$1: the stream lacks chunks, usage or [DONE] (above)"; }
+  elif [ "$DIALECT" = anthropic ]; then
+    grep -q '"type":"message"' "$out" && grep -q '"output_tokens"' "$out" \
+      || { cat "$out" >&2; die "$2/$1: the answer lacks an Anthropic message or usage (above)"; }
   else
     grep -q '"chat.completion"' "$out" && grep -q '"total_tokens"' "$out" \
       || { cat "$out" >&2; die "$2/$1: the answer lacks chat.completion or usage (above)"; }
@@ -244,7 +254,7 @@ run_wrk() { # seconds output-file: wrk in the background, so an interrupt can st
 measure() { # round scenario target
   local round="$1" sc="$2" tg="$3"
   scenario_setup "$sc"
-  target_setup "$tg"
+  target_setup "$tg" "$sc"
   check_response "$sc" "$tg"
   if [ "$WARMUP" -gt 0 ]; then
     run_wrk "$WARMUP" "$WORK/warmup_${round}_${sc}_${tg}.txt" || die "wrk failed (warm-up $sc/$tg)"
