@@ -12,6 +12,8 @@ mod common;
 mod dialect;
 mod m3;
 
+use m3::m3;
+
 use dialect::{Ask, Client, Finish, Outcome, Turn};
 use serde_json::{Value, json};
 use switchyard_core::usage::UsageSource;
@@ -731,7 +733,7 @@ macro_rules! pairs {
     ($($module:ident: $client:expr, $kind:expr;)*) => {$(
         mod $module {
             use super::*;
-            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream, usage_conventions, parameters, client_gone);
+            cases!($client, $kind; text, stream, tool_call, tool_round_trip, parallel_tools, json_mode, image, length, errors, stream_error, cut_stream, usage_conventions, parameters, client_gone, m3);
         }
     )*};
 }
