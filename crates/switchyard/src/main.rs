@@ -202,10 +202,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             first.key.expose()
         );
     }
+    // Install the handlers before saying we listen: a SIGTERM sent the moment the line appears
+    // must drain, not kill (the default action while no handler is installed).
+    let signalled = shutdown_signal();
     tracing::info!(%base, "switchyard is listening");
     let token = running.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         tracing::info!(
             "shutting down: no new connections, draining in-flight requests and the log"
         );
@@ -214,25 +217,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     running.wait().await
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the returned future resolves at the first of
+/// them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                    one.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending::<()>().await,
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
