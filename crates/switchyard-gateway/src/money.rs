@@ -24,7 +24,7 @@ use std::time::Duration;
 use switchyard_core::ledger::AccountId;
 use switchyard_core::money::Prices;
 use switchyard_core::{Nanos, Usage, UserId};
-use switchyard_store::{Batch, Store, StoreError};
+use switchyard_store::{Batch, SharedReservations, Store, StoreError};
 use tokio::sync::{Mutex, Notify, watch};
 
 /// Settings of the balance check.
@@ -53,6 +53,10 @@ impl Default for MoneyConfig {
 #[derive(Debug, Default)]
 pub struct Budget {
     available: AtomicI64,
+    /// Cluster mode only: one reservation of this user at a time on this replica goes through
+    /// the shared check, so the budget it reports there is exact (see
+    /// `switchyard_store::SharedReservations`).
+    pub(crate) cluster_turn: tokio::sync::Mutex<()>,
 }
 
 impl Budget {
@@ -108,6 +112,8 @@ const SEQ_LOOKBACK: i64 = 10_000;
 #[derive(Debug)]
 pub struct Money {
     budgets: RwLock<HashMap<UserId, Arc<Budget>>>,
+    /// Cluster mode: what the other replicas reserved lately.
+    shared: Option<SharedReservations>,
     seen: Mutex<Seen>,
     config: MoneyConfig,
     wake: Notify,
@@ -119,12 +125,23 @@ impl Money {
     pub fn new(config: MoneyConfig) -> Money {
         Money {
             budgets: RwLock::default(),
+            shared: None,
             seen: Mutex::default(),
             config,
             wake: Notify::new(),
             requested: AtomicU64::new(0),
             completed: watch::Sender::new(0),
         }
+    }
+
+    /// Cluster mode: every reservation is also checked against what other replicas reserved.
+    pub fn with_shared(mut self, shared: SharedReservations) -> Money {
+        self.shared = Some(shared);
+        self
+    }
+
+    pub fn shared(&self) -> Option<&SharedReservations> {
+        self.shared.as_ref()
     }
 
     pub fn config(&self) -> MoneyConfig {

@@ -22,7 +22,7 @@ use switchyard_core::error::ErrorCode;
 use switchyard_core::key::{self, KeyHash};
 use switchyard_core::ledger::Transfer;
 use switchyard_core::{Nanos, RequestId, Secret, policy};
-use switchyard_store::{Store, StoreError};
+use switchyard_store::{HeldElsewhere, Store, StoreError};
 use switchyard_wire::anthropic;
 use switchyard_wire::neutral::ErrorKind;
 use switchyard_wire::openai::usage::usage_of_response;
@@ -289,7 +289,8 @@ impl Gateway {
             max_tokens,
             choices: peek.choices,
         };
-        self.hold(meta, &caller, route, &ask, &body, pending)?;
+        self.hold(meta, &caller, route, &ask, &body, pending)
+            .await?;
         // route: one provider per model for now; channels and fallback arrive with routing.
         let upstream_model = &route.model.upstream_model;
         let upstream_body = Bytes::from(match &neutral {
@@ -448,7 +449,7 @@ impl Gateway {
     /// Step *hold*: reserves the request's worst-case cost from the caller's budget and queues
     /// the ledger hold. First with a bound that costs nothing to compute (a prompt has at most
     /// one token per byte); only if that does not fit, with the prompt's tokens counted.
-    fn hold(
+    async fn hold(
         &self,
         meta: &RequestMeta,
         caller: &Caller,
@@ -466,33 +467,74 @@ impl Gateway {
         let bound = |prompt: u64| {
             money.worst_case(prices, prompt, peek.max_tokens, peek.choices, has_output)
         };
+        // Cluster mode: this user's reservations on this replica take turns through the shared
+        // check, so the budget it reports there is exact.
+        let cluster = money.shared().filter(|_| enforce);
+        let turn_of = budget.clone();
+        let _turn = match cluster {
+            Some(_) => Some(turn_of.cluster_turn.lock().await),
+            None => None,
+        };
+        let refuse = |available: Nanos, amount: Nanos| {
+            let counted = meter::estimate_prompt(peek.endpoint, body);
+            ApiError::new(
+                ErrorCode::InsufficientQuota,
+                format!(
+                    "Your balance cannot cover this request: ${} is available and the request may cost up to ${amount} ({counted} prompt tokens and up to {} output tokens of `{}`). Top up your balance{}.",
+                    available.max(Nanos::ZERO),
+                    if has_output {
+                        peek.max_tokens
+                            .unwrap_or(money.config().default_max_output_tokens)
+                            * peek.choices.max(1)
+                    } else {
+                        0
+                    },
+                    route.model.name,
+                    if has_output && peek.max_tokens.is_none() {
+                        " or set a lower `max_tokens`"
+                    } else if has_output {
+                        " or lower `max_tokens`"
+                    } else {
+                        ""
+                    },
+                ),
+            )
+        };
         let mut amount = bound(body.len() as u64);
         if budget.try_reserve(amount, enforce).is_err() {
             let counted = meter::estimate_prompt(peek.endpoint, body);
             amount = bound(counted);
             if let Err(available) = budget.try_reserve(amount, enforce) {
-                return Err(ApiError::new(
-                    ErrorCode::InsufficientQuota,
-                    format!(
-                        "Your balance cannot cover this request: ${} is available and the request may cost up to ${amount} ({counted} prompt tokens and up to {} output tokens of `{}`). Top up your balance{}.",
-                        available.max(Nanos::ZERO),
-                        if has_output {
-                            peek.max_tokens
-                                .unwrap_or(money.config().default_max_output_tokens)
-                                * peek.choices.max(1)
-                        } else {
-                            0
-                        },
-                        route.model.name,
-                        if has_output && peek.max_tokens.is_none() {
-                            " or set a lower `max_tokens`"
-                        } else if has_output {
-                            " or lower `max_tokens`"
-                        } else {
-                            ""
-                        },
-                    ),
-                ));
+                return Err(refuse(available, amount));
+            }
+        }
+        if let Some(shared) = cluster
+            && amount > Nanos::ZERO
+        {
+            let own_after = budget.available();
+            match shared
+                .reserve(
+                    caller.user.id,
+                    &meta.id.to_string(),
+                    amount,
+                    own_after,
+                    meta.received_at,
+                )
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(HeldElsewhere(elsewhere))) => {
+                    budget.release(amount);
+                    return Err(refuse(own_after + amount - elsewhere, amount));
+                }
+                Err(e) => {
+                    budget.release(amount);
+                    tracing::warn!(error = %e, "cluster reservations unreachable; refusing paid requests");
+                    return Err(ApiError::new(
+                        ErrorCode::Unavailable,
+                        "The balance check is unavailable right now (the cluster's shared reservations cannot be reached). Try again shortly.",
+                    ));
+                }
             }
         }
         if amount > Nanos::ZERO {

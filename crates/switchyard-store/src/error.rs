@@ -33,6 +33,9 @@ pub enum StoreError {
     /// Any other database failure: unreachable, timed out, a bug in a query.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Redis (cluster mode's shared reservations) failed or is unreachable.
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 impl StoreError {
@@ -47,6 +50,8 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ErrorCode::Unavailable,
+            // Cluster mode fails closed while its shared reservations are unreachable.
+            StoreError::Redis(_) => ErrorCode::Unavailable,
             StoreError::BadUrl(_)
             | StoreError::Migrate(_)
             | StoreError::Corrupt(_)

@@ -34,6 +34,7 @@ mod margin;
 mod migrations;
 pub mod payments;
 mod request_log;
+mod shared;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 
@@ -48,6 +49,7 @@ pub use ledger::{AccountState, Batch, Entry, OpenHold};
 pub use limits::SpendCounter;
 pub use margin::MarginRow;
 pub use request_log::LogFilter;
+pub use shared::{HeldElsewhere, SharedReservations};
 
 use sqlx::{PgPool, SqlitePool};
 

@@ -216,69 +216,9 @@ impl TestApp {
     /// Starts with extra top-level TOML (e.g. `[server]\nmax_body_bytes = 100`) prepended to
     /// the test configuration. Sections given here replace the defaults below.
     pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
-        let mock = MockUpstream::spawn().await;
         let db = TestDb::create(backend).await;
         let data_dir = std::env::temp_dir().join(format!("switchyard-testapp-{}", uuid_like()));
-        let mut toml = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\ndata_dir = \"{}\"\n{extra}\n",
-            db.url,
-            data_dir.display()
-        );
-        for (section, body) in [
-            (
-                "server",
-                "snapshot_refresh_ms = 100\nshutdown_grace_ms = 5000\nmax_body_bytes = 65536",
-            ),
-            ("log", "flush_ms = 20"),
-            ("billing", "welcome_credit_usd = 100\nrefresh_ms = 50"),
-            ("demo", "word_delay_ms = 1"),
-            (
-                "timeouts",
-                "connect_ms = 1000\nfirst_byte_ms = 1000\ntotal_ms = 5000",
-            ),
-        ] {
-            if !extra.contains(&format!("[{section}]")) {
-                toml.push_str(&format!("[{section}]\n{body}\n"));
-            }
-        }
-        toml.push_str(
-            &MODELS
-                .replace("__MOCK_GEMINI__", &mock.gemini_base_url())
-                .replace("__MOCK__", &mock.base_url()),
-        );
-        for fault in FAULTS.iter().chain(ANTHROPIC_FAULTS).chain(GEMINI_FAULTS) {
-            for (prefix, provider) in [
-                ("", "mock"),
-                ("claude-", "mock-anthropic"),
-                ("gemini-", "mock-gemini"),
-            ] {
-                let served = match provider {
-                    "mock-anthropic" => !GEMINI_FAULTS.contains(fault),
-                    "mock-gemini" => !ANTHROPIC_FAULTS.contains(fault),
-                    _ => FAULTS.contains(fault),
-                };
-                if served {
-                    toml.push_str(&format!(
-                        "\n[[models]]\nname = \"{prefix}{fault}\"\nprovider = \"{provider}\"\nupstream_model = \"{fault}\"\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n"
-                    ));
-                }
-            }
-        }
-        let sources = Sources {
-            file: Some((PathBuf::from("testapp.toml"), toml)),
-            env: [("MOCK_UPSTREAM_KEY".to_owned(), mock.api_key().to_owned())]
-                .into_iter()
-                // The fake Stripe's secrets, for tests that add a `[stripe]` section.
-                .chain(crate::stripe::env())
-                .collect(),
-        };
-        let config = config::load(&sources).expect("the test configuration is valid");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let running = app::start(config, listener)
-            .await
-            .expect("the server starts");
+        let (mock, running) = launch(&db.url, &data_dir, extra).await;
         let bootstrap = running
             .bootstrap
             .as_ref()
@@ -294,6 +234,31 @@ impl TestApp {
             running: Some(running),
             data_dir,
             db: Some(db),
+        }
+    }
+
+    /// Another replica of this app, as a cluster runs them: the same database and data
+    /// directory (so the same key-hashing secret: every key works on both), its own port and
+    /// mock upstream, and `extra` TOML (e.g. `redis_url`). Stop it before the first one.
+    pub async fn spawn_replica(&self, extra: &str) -> TestApp {
+        let url = self
+            .db
+            .as_ref()
+            .expect("the first replica owns the database")
+            .url
+            .clone();
+        let (mock, running) = launch(&url, &self.data_dir, extra).await;
+        TestApp {
+            base_url: format!("http://{}", running.addr),
+            admin_key: self.admin_key.clone(),
+            admin_id: self.admin_id,
+            store: running.store.clone(),
+            mock,
+            backend: self.backend,
+            client: reqwest::Client::new(),
+            running: Some(running),
+            data_dir: self.data_dir.clone(),
+            db: None,
         }
     }
 
@@ -436,4 +401,72 @@ fn uuid_like() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{}-{t}-{n}", std::process::id())
+}
+
+/// Starts the real server on `db_url` and `data_dir` in front of a fresh mock upstream, with
+/// `extra` TOML prepended to the test configuration (sections given there replace the
+/// defaults below).
+async fn launch(db_url: &str, data_dir: &std::path::Path, extra: &str) -> (MockUpstream, Running) {
+    let mock = MockUpstream::spawn().await;
+    let mut toml = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db_url}\"\ndata_dir = \"{}\"\n{extra}\n",
+        data_dir.display()
+    );
+
+    for (section, body) in [
+        (
+            "server",
+            "snapshot_refresh_ms = 100\nshutdown_grace_ms = 5000\nmax_body_bytes = 65536",
+        ),
+        ("log", "flush_ms = 20"),
+        ("billing", "welcome_credit_usd = 100\nrefresh_ms = 50"),
+        ("demo", "word_delay_ms = 1"),
+        (
+            "timeouts",
+            "connect_ms = 1000\nfirst_byte_ms = 1000\ntotal_ms = 5000",
+        ),
+    ] {
+        if !extra.contains(&format!("[{section}]")) {
+            toml.push_str(&format!("[{section}]\n{body}\n"));
+        }
+    }
+    toml.push_str(
+        &MODELS
+            .replace("__MOCK_GEMINI__", &mock.gemini_base_url())
+            .replace("__MOCK__", &mock.base_url()),
+    );
+    for fault in FAULTS.iter().chain(ANTHROPIC_FAULTS).chain(GEMINI_FAULTS) {
+        for (prefix, provider) in [
+            ("", "mock"),
+            ("claude-", "mock-anthropic"),
+            ("gemini-", "mock-gemini"),
+        ] {
+            let served = match provider {
+                "mock-anthropic" => !GEMINI_FAULTS.contains(fault),
+                "mock-gemini" => !ANTHROPIC_FAULTS.contains(fault),
+                _ => FAULTS.contains(fault),
+            };
+            if served {
+                toml.push_str(&format!(
+                        "\n[[models]]\nname = \"{prefix}{fault}\"\nprovider = \"{provider}\"\nupstream_model = \"{fault}\"\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n"
+                    ));
+            }
+        }
+    }
+    let sources = Sources {
+        file: Some((PathBuf::from("testapp.toml"), toml)),
+        env: [("MOCK_UPSTREAM_KEY".to_owned(), mock.api_key().to_owned())]
+            .into_iter()
+            // The fake Stripe's secrets, for tests that add a `[stripe]` section.
+            .chain(crate::stripe::env())
+            .collect(),
+    };
+    let config = config::load(&sources).expect("the test configuration is valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let running = app::start(config, listener)
+        .await
+        .expect("the server starts");
+    (mock, running)
 }

@@ -21,7 +21,7 @@ use switchyard_gateway::snapshot::Catalog;
 use switchyard_gateway::{Gateway, GatewayConfig, logwriter, meter, pipeline_now_millis};
 use switchyard_server::accounts::{self, NewKey};
 use switchyard_server::{AppState, router};
-use switchyard_store::Store;
+use switchyard_store::{SharedReservations, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -168,11 +168,20 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         flush_interval: config.log_flush_interval,
         queue: config.log_queue,
     };
-    let money = Arc::new(Money::new(MoneyConfig {
+    let mut money = Money::new(MoneyConfig {
         prepaid: config.billing.prepaid,
         hold_ttl: config.billing.hold_ttl,
         default_max_output_tokens: config.billing.default_max_output_tokens,
-    }));
+    });
+    // Cluster mode: replicas share their recent reservations through Redis.
+    if let Some(url) = &config.redis_url {
+        let grace = config.billing.cluster_grace.as_millis() as i64;
+        let shared = SharedReservations::connect(url, grace)
+            .await
+            .context("cannot reach Redis at `redis_url` (cluster mode's shared reservations)")?;
+        money = money.with_shared(shared);
+    }
+    let money = Arc::new(money);
     // Holds left by a crashed predecessor are voided before budgets are loaded.
     sweep(&store).await;
     let (log, writer) = logwriter::spawn(store.clone(), writer_config, money.clone());

@@ -85,6 +85,9 @@ pub struct Billing {
     pub sweep_interval: Duration,
     /// How often balances changed elsewhere (other replicas, the CLI) are picked up.
     pub refresh_interval: Duration,
+    /// Cluster mode (`redis_url` set): how long a reservation counts in Redis against other
+    /// replicas; longer than a log flush plus a balance refresh.
+    pub cluster_grace: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +99,7 @@ struct BillingSection {
     default_max_output_tokens: u64,
     sweep_interval_ms: u64,
     refresh_ms: u64,
+    cluster_grace_ms: u64,
 }
 
 impl Default for BillingSection {
@@ -107,6 +111,7 @@ impl Default for BillingSection {
             default_max_output_tokens: 4_096,
             sweep_interval_ms: 30_000,
             refresh_ms: 1_000,
+            cluster_grace_ms: 10_000,
         }
     }
 }
@@ -660,7 +665,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         log_queue: file.log.queue.max(1),
         demo_word_delay: ms(file.demo.word_delay_ms),
         stripe: stripe(file.stripe, env)?,
-        billing: billing(&file.billing, &providers)?,
+        billing: billing(&file.billing, &providers, ms(file.log.flush_ms))?,
         promotions: promotions(&file.promotions)?,
         invoices: invoices(file.invoices)?,
         pricing: pricing(file.pricing)?,
@@ -739,7 +744,11 @@ fn invoices(section: InvoicesSection) -> anyhow::Result<switchyard_server::invoi
     })
 }
 
-fn billing(section: &BillingSection, providers: &[Provider]) -> anyhow::Result<Billing> {
+fn billing(
+    section: &BillingSection,
+    providers: &[Provider],
+    flush: Duration,
+) -> anyhow::Result<Billing> {
     // A hold must outlive every request, or the sweeper could void a live one.
     let longest = providers
         .iter()
@@ -760,13 +769,23 @@ fn billing(section: &BillingSection, providers: &[Provider]) -> anyhow::Result<B
     if section.default_max_output_tokens == 0 {
         bail!("`billing.default_max_output_tokens` must be positive");
     }
+    let refresh = ms(section.refresh_ms.max(50));
+    let cluster_grace = ms(section.cluster_grace_ms);
+    if cluster_grace <= flush + refresh {
+        bail!(
+            "`billing.cluster_grace_ms` ({} ms) must be longer than `log.flush_ms` plus `billing.refresh_ms` ({} ms): a reservation must count in Redis until every replica's balance shows it",
+            cluster_grace.as_millis(),
+            (flush + refresh).as_millis()
+        );
+    }
     Ok(Billing {
         prepaid: section.prepaid,
         welcome_credit: section.welcome_credit_usd.0,
         hold_ttl,
         default_max_output_tokens: section.default_max_output_tokens,
         sweep_interval: ms(section.sweep_interval_ms.max(100)),
-        refresh_interval: ms(section.refresh_ms.max(50)),
+        refresh_interval: refresh,
+        cluster_grace,
     })
 }
 
@@ -1046,6 +1065,18 @@ output_usd_per_mtok = 0.60
 
     fn error(toml: &str, env: &[(&str, &str)]) -> String {
         format!("{:#}", load(&sources(Some(toml), env)).unwrap_err())
+    }
+
+    #[test]
+    fn the_cluster_grace_outlasts_a_flush_and_a_refresh() {
+        let demo = "[[providers]]\nname=\"d\"\nkind=\"demo\"\n";
+        let config = load(&sources(Some(demo), &[])).unwrap();
+        assert_eq!(config.billing.cluster_grace, Duration::from_secs(10));
+        let e = error(&format!("[billing]\ncluster_grace_ms = 1000\n{demo}"), &[]);
+        assert!(
+            e.contains("cluster_grace_ms") && e.contains("1200 ms"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! Cluster mode: two replicas on one PostgreSQL database and one Redis. A user's requests
+//! spread over both cannot overspend together (M1 across replicas), because every reservation
+//! is also checked against what the other replica reserved lately (`SharedReservations`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
+
+mod common;
+
+use common::{request_id, settled};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use switchyard_core::ledger::AccountId;
+use switchyard_core::{Nanos, UserId};
+use switchyard_store::{Backend, Store};
+use switchyard_testkit::TestApp;
+
+/// The cent model (a request costs $0.01 and, with `max_tokens` 20, reserves $0.05), Redis,
+/// and a grace just above a flush plus a refresh, so the test's load outlives many graces.
+fn cluster_config() -> String {
+    format!(
+        "redis_url = \"redis://127.0.0.1:6379/0\"\n\
+         [billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\n{}",
+        common::CENT_MODEL
+    )
+}
+
+async fn balance(store: &Store, user: UserId) -> Nanos {
+    store
+        .account(&AccountId::user(user))
+        .await
+        .unwrap()
+        .totals
+        .balance()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_never_overspend_one_balance() {
+    let config = cluster_config();
+    let a = TestApp::spawn_with(Backend::Postgres, &config).await;
+    let b = a.spawn_replica(&config).await;
+    let response = a
+        .post(
+            "/api/users",
+            &a.admin_key,
+            &json!({"email": "cluster@example.com"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let user: UserId = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let key = a.create_key(json!({"user_id": user.to_string()})).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.credit(user, "1.00").await;
+    // Both replicas know the key and the balance before the load starts.
+    for replica in [&a, &b] {
+        for _ in 0..200 {
+            let known = replica.gateway().authenticate(Some(&key)).is_ok();
+            if known && replica.gateway().money().budget(user).available() == Nanos::from_usd(1) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            replica.gateway().money().budget(user).available(),
+            Nanos::from_usd(1)
+        );
+    }
+
+    let body = json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let total = 2_000usize;
+    let statuses: Vec<(u16, String)> = futures_util::stream::iter(0..total)
+        .map(|i| {
+            let (replica, key, body) = (if i % 2 == 0 { &a } else { &b }, &key, &body);
+            async move {
+                let response = replica.post("/v1/chat/completions", key, body).await;
+                let status = response.status().as_u16();
+                let id = request_id(&response);
+                response.text().await.unwrap();
+                (status, id)
+            }
+        })
+        .buffer_unordered(200)
+        .collect()
+        .await;
+    settled(&a, user).await;
+    settled(&b, user).await;
+
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    let refused = statuses.iter().filter(|(s, _)| *s == 402).count();
+    assert_eq!(ok + refused, total, "only 200 and 402");
+    let spent = Nanos::from_usd(1) - balance(&a.store, user).await;
+    assert_eq!(
+        spent,
+        Nanos(ok as i64 * 10_000_000),
+        "each success charged exactly $0.01"
+    );
+    assert!(
+        spent <= Nanos::from_usd(1),
+        "settled {spent} > $1.00 across two replicas"
+    );
+    assert!(
+        ok >= 20,
+        "at least the balance's worth of concurrent holds fit: {ok}"
+    );
+    assert_eq!(a.store.verify_ledger().await.unwrap(), Vec::<String>::new());
+    println!("cluster M1: {ok} served, {refused} refused, {spent} settled of $1.00");
+    b.shutdown().await;
+    a.shutdown().await;
+}
