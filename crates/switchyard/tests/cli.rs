@@ -331,8 +331,41 @@ async fn operator_verbs_print_machine_readable_results() {
 /// (The interrupted request goes uncharged: docs/money.md, "What a crash can lose".)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_left_by_a_killed_gateway_is_voided_on_restart() {
+    killed_mid_stream(
+        "chat",
+        "/v1/chat/completions",
+        json!({"model": "demo-chat", "stream": true, "max_tokens": 200,
+            "messages": [{"role": "user", "content": "tell me a long story"}]}),
+    )
+    .await;
+}
+
+/// The same crash on the other dialects' endpoints (the demo provider reached by translation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_left_by_a_killed_gateway_is_voided_on_restart_messages() {
+    killed_mid_stream(
+        "messages",
+        "/v1/messages",
+        json!({"model": "demo-chat", "stream": true, "max_tokens": 200,
+            "messages": [{"role": "user", "content": "tell me a long story"}]}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_left_by_a_killed_gateway_is_voided_on_restart_responses() {
+    killed_mid_stream(
+        "responses",
+        "/v1/responses",
+        json!({"model": "demo-chat", "stream": true, "max_output_tokens": 200,
+            "input": "tell me a long story"}),
+    )
+    .await;
+}
+
+async fn killed_mid_stream(name: &str, path: &str, body: serde_json::Value) {
     use futures_util::StreamExt;
-    let dir = temp_dir("crash");
+    let dir = temp_dir(&format!("crash-{name}"));
     let env: &[(&str, &str)] = &[
         ("SWITCHYARD_DEMO_WORD_DELAY_MS", "100"),
         ("SWITCHYARD_LOG_FLUSH_MS", "20"),
@@ -352,10 +385,8 @@ async fn a_hold_left_by_a_killed_gateway_is_voided_on_restart() {
         .find(|w| w.starts_with("sk-sy-"))
         .expect("the key is printed")
         .to_owned();
-    let body = json!({"model": "demo-chat", "stream": true, "max_tokens": 200,
-        "messages": [{"role": "user", "content": "tell me a long story"}]});
     let response = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", server.base))
+        .post(format!("{}{path}", server.base))
         .bearer_auth(&key)
         .json(&body)
         .send()

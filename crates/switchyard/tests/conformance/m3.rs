@@ -2,7 +2,7 @@
 //! from the upstream, upstream 500, upstream error after the head, client gone after 0, 1, 5
 //! and 50 chunks) resolves its hold exactly once, charges what the log row says, charges
 //! nothing without output and never $0 after a delivered chunk. (A gateway killed mid-stream
-//! and restarted is `cli.rs`'s test: the crash does not depend on the dialect.)
+//! and restarted is `cli.rs`'s test, run once per dialect: it needs the real binary.)
 
 use crate::common::resolved_once;
 use crate::dialect::{Ask, Client};
