@@ -112,3 +112,61 @@ async fn two_replicas_never_overspend_one_balance() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// A TCP relay to Redis that the test can cut, standing in for a Redis outage.
+async fn cuttable_redis() -> (String, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (cut, mut watch) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((mut client, _)) = accepted else { break };
+                    open.push(tokio::spawn(async move {
+                        if let Ok(mut redis) = tokio::net::TcpStream::connect("127.0.0.1:6379").await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut redis).await;
+                        }
+                    }));
+                }
+                _ = watch.changed() => break,
+            }
+        }
+        // The outage: every relayed connection dies and no new one is accepted.
+        for connection in open {
+            connection.abort();
+        }
+    });
+    (format!("redis://{addr}/0"), cut)
+}
+
+/// Redis gone while serving: paid requests fail closed with 503 instead of falling back to
+/// budgets that cannot see the other replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_refuses_paid_requests() {
+    let (url, cut) = cuttable_redis().await;
+    let config = format!(
+        "redis_url = \"{url}\"\n[billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\n{}",
+        common::CENT_MODEL
+    );
+    let app = TestApp::spawn_with(Backend::Postgres, &config).await;
+    let body = json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let served = app
+        .post("/v1/chat/completions", &app.admin_key, &body)
+        .await;
+    assert_eq!(served.status(), 200, "{}", served.text().await.unwrap());
+    cut.send(true).unwrap();
+    let refused = app
+        .post("/v1/chat/completions", &app.admin_key, &body)
+        .await;
+    let id = request_id(&refused);
+    common::expect_error(refused, 503, "unavailable").await;
+    app.gateway().flushed().await;
+    assert_eq!(
+        app.log_row(&id).await.cost,
+        Nanos::ZERO,
+        "nothing held or charged"
+    );
+    settled(&app, app.admin_id).await;
+}
