@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::logwriter::LogSender;
-use crate::money::{Hold, Money};
+use crate::money::{Budget, Hold, Money};
 use crate::relay::{Meter, Output, Pending, Relay};
 use crate::snapshot::{Access, Caller, Catalog, Route};
 use crate::translate::{self, Plan};
@@ -437,6 +437,17 @@ impl Gateway {
     }
 }
 
+/// A budget reservation given back when dropped, unless its amount was zeroed.
+struct Unreserve(Arc<Budget>, Nanos);
+
+impl Drop for Unreserve {
+    fn drop(&mut self) {
+        if self.1 != Nanos::ZERO {
+            self.0.release(self.1);
+        }
+    }
+}
+
 /// What the hold step needs to know about a request.
 struct Ask {
     endpoint: Endpoint,
@@ -508,6 +519,9 @@ impl Gateway {
                 return Err(refuse(available, amount));
             }
         }
+        // From here every way out gives the reservation back (including the client leaving
+        // while the cluster check is awaited), until `Pending` owns it as a hold.
+        let mut unreserve = Unreserve(budget.clone(), amount);
         if let Some(shared) = cluster
             && amount > Nanos::ZERO
         {
@@ -524,11 +538,9 @@ impl Gateway {
             {
                 Ok(Ok(())) => {}
                 Ok(Err(HeldElsewhere(elsewhere))) => {
-                    budget.release(amount);
                     return Err(refuse(own_after + amount - elsewhere, amount));
                 }
                 Err(e) => {
-                    budget.release(amount);
                     tracing::warn!(error = %e, "cluster reservations unreachable; refusing paid requests");
                     return Err(ApiError::new(
                         ErrorCode::Unavailable,
@@ -544,10 +556,7 @@ impl Gateway {
                     .reserve(caller.key.id, caller.user.id, amount, meta.received_at)
                 {
                     Ok(reservation) => reservation,
-                    Err(error) => {
-                        budget.release(amount);
-                        return Err(error);
-                    }
+                    Err(error) => return Err(error),
                 };
             pending.set_limits(reservation);
             let ttl = money.config().hold_ttl.as_millis() as i64;
@@ -564,6 +573,7 @@ impl Gateway {
                 budget,
             });
         }
+        unreserve.1 = Nanos::ZERO; // the hold (or nothing, for a free request) owns it now
         Ok(())
     }
 }
