@@ -156,12 +156,19 @@ async fn a_redis_outage_refuses_paid_requests() {
         .post("/v1/chat/completions", &app.admin_key, &body)
         .await;
     assert_eq!(served.status(), 200, "{}", served.text().await.unwrap());
+    let budget = app.gateway().money().budget(app.admin_id);
+    let before = budget.available();
     cut.send(true).unwrap();
     let refused = app
         .post("/v1/chat/completions", &app.admin_key, &body)
         .await;
     let id = request_id(&refused);
     common::expect_error(refused, 503, "unavailable").await;
+    assert_eq!(
+        budget.available(),
+        before,
+        "the refused request's reservation was given back"
+    );
     app.gateway().flushed().await;
     assert_eq!(
         app.log_row(&id).await.cost,
