@@ -30,9 +30,9 @@ use switchyard_core::log::RequestLog;
 use switchyard_core::money::Prices;
 use switchyard_core::usage::UsageSource;
 use switchyard_core::{Nanos, Usage};
-use switchyard_wire::neutral::{self, ErrorInfo, ErrorKind};
+use switchyard_wire::neutral::{self, ErrorInfo, ErrorKind, StreamEncoder as _};
 use switchyard_wire::openai::{Endpoint, StreamEvent};
-use switchyard_wire::{anthropic, sse};
+use switchyard_wire::{anthropic, openai, sse};
 
 /// Status logged when the client went away before an answer head was sent (nginx's 499).
 const CLIENT_CLOSED: u16 = 499;
@@ -480,33 +480,25 @@ impl Relay {
         }
     }
 
-    /// Appends an in-band error in the client's dialect.
+    /// Appends an in-band error in the client's dialect, written by that dialect's own stream
+    /// encoder (a fresh one for a pass-through, whose events were never encoded).
     fn in_band_error(&mut self, code: &str, message: &str, out: &mut BytesMut) {
+        let error = ErrorInfo {
+            kind: if code == "upstream_timeout" {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Server
+            },
+            message: message.to_owned(),
+            param: None,
+            code: Some(code.to_owned()),
+        };
         match &mut self.output {
-            Output::Raw(Dialect::OpenAi) => out.extend_from_slice(&in_band_error(code, message)),
-            Output::Raw(Dialect::Anthropic) => {
-                let kind = if code == "upstream_timeout" {
-                    "timeout_error"
-                } else {
-                    "api_error"
-                };
-                out.extend_from_slice(b"event: error\ndata: ");
-                out.extend_from_slice(&anthropic::error_body(kind, message));
-                out.extend_from_slice(b"\n\n");
+            Output::Raw(Dialect::OpenAi) => {
+                openai::chat::StreamEncoder::new("", 0, false).error(&error, out)
             }
-            Output::Encode(encoder) => encoder.error(
-                &ErrorInfo {
-                    kind: if code == "upstream_timeout" {
-                        ErrorKind::Timeout
-                    } else {
-                        ErrorKind::Server
-                    },
-                    message: message.to_owned(),
-                    param: None,
-                    code: Some(code.to_owned()),
-                },
-                out,
-            ),
+            Output::Raw(Dialect::Anthropic) => anthropic::StreamEncoder::new("").error(&error, out),
+            Output::Encode(encoder) => encoder.error(&error, out),
         }
     }
 
@@ -526,12 +518,6 @@ impl Relay {
             self.prices,
         );
     }
-}
-
-/// An error reported inside a stream whose 200 head was already sent.
-fn in_band_error(code: &str, message: &str) -> Bytes {
-    let body = serde_json::json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}});
-    Bytes::from(format!("data: {body}\n\n"))
 }
 
 impl Stream for Relay {
