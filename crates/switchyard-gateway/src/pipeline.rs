@@ -1,6 +1,6 @@
 //! [`Gateway::proxy`]: the named steps of an inference request, in order, in one function.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Dialect};
 use crate::limits::Limits;
 use crate::logwriter::LogSender;
 use crate::money::{Budget, Hold, Money};
@@ -246,7 +246,7 @@ impl Gateway {
         {
             Ok(response) => response,
             Err(error) => {
-                let dialect = translate::dialect(endpoint);
+                let dialect = Dialect::of(endpoint);
                 let error = error.in_dialect(dialect);
                 pending.fail(&error);
                 error.into_response_for(dialect)
@@ -345,11 +345,11 @@ impl Gateway {
                     Meter::OpenAiPeek {
                         client_wants_usage: peek.client_wants_usage,
                     },
-                    Output::Raw(translate::dialect(endpoint)),
+                    Output::Raw(Dialect::of(endpoint)),
                 ),
                 (None, _) => (
                     Meter::Decode(translate::stream_decoder(format)),
-                    Output::Raw(translate::dialect(endpoint)),
+                    Output::Raw(Dialect::of(endpoint)),
                 ),
                 (Some(request), _) => (
                     Meter::Decode(translate::stream_decoder(format)),

@@ -7,7 +7,7 @@
 //! re-encoded for the upstream, and the answer (JSON, stream events or error) comes back the
 //! same way. This module only picks the converters; the formats live in `switchyard-wire`.
 
-use crate::error::{ApiError, Dialect};
+use crate::error::ApiError;
 use crate::upstream::Format;
 use switchyard_core::error::ErrorCode;
 use switchyard_wire::neutral::{self, ChatRequest, ChatResponse, ErrorInfo};
@@ -148,9 +148,4 @@ pub fn decode_error(format: Format, status: u16, body: &[u8]) -> (ErrorInfo, Opt
         Format::Anthropic => (anthropic::decode_error(status, body), None),
         Format::Gemini => gemini::decode_error(status, body),
     }
-}
-
-/// The dialect errors are answered in for `endpoint`.
-pub fn dialect(endpoint: Endpoint) -> Dialect {
-    Dialect::of(endpoint)
 }
