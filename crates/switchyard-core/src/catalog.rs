@@ -4,6 +4,7 @@
 
 use crate::key::KeyHash;
 use crate::money::Prices;
+use crate::routing::{DataPolicy, DataPractice};
 use crate::secret::Secret;
 use crate::{KeyId, UserId};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,8 @@ pub struct User {
     pub created_at: UnixMillis,
     /// The price group whose markup this user pays; `None` is the configured default group.
     pub price_group: Option<String>,
+    /// Where this account's prompts may be processed (every key of it narrows further).
+    pub data_policy: DataPolicy,
 }
 
 /// An API key as stored: never the secret, only its keyed hash and visible prefix.
@@ -61,6 +64,8 @@ pub struct KeyRecord {
     pub revoked_at: Option<UnixMillis>,
     /// Model names the key may use; `None` means every model.
     pub allowed_models: Option<Vec<String>>,
+    /// Where this key's prompts may be processed, on top of its account's policy.
+    pub data_policy: DataPolicy,
 }
 
 /// The wire protocol an upstream speaks. Closed: code branches on this, never on a name.
@@ -107,8 +112,11 @@ pub struct Provider {
     /// `https://api.anthropic.com/v1` or `https://generativelanguage.googleapis.com/v1beta`.
     pub base_url: String,
     pub api_key: Option<Secret>,
-    /// Where the provider processes data: an ISO 3166 country code or `EU`.
+    /// Where the provider processes data: an ISO 3166 country code or `EU` (`unspecified` when
+    /// the operator did not say, which no jurisdiction list admits).
     pub jurisdiction: String,
+    /// What it declares about retaining and training on prompts.
+    pub data: DataPractice,
     pub timeouts: Timeouts,
 }
 

@@ -18,6 +18,9 @@ pub enum ErrorCode {
     AdminRequired,
     /// No such model in the catalogue.
     ModelNotFound,
+    /// No channel of the model satisfies the request's data policy (jurisdictions, training,
+    /// retention): refused rather than sent elsewhere.
+    PolicyDenied,
     /// The model exists but does not serve this endpoint (e.g. chat on an embedding model).
     WrongModelKind,
     /// No such route.
@@ -54,6 +57,8 @@ pub enum ErrorCode {
     Internal,
     /// The server is shutting down or the store is unreachable.
     Unavailable,
+    /// Every channel of the model is cooling down after failures (or its `Retry-After`).
+    NoChannelAvailable,
 }
 
 impl ErrorCode {
@@ -62,7 +67,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => 401,
-            AccountDisabled | ModelNotAllowed | AdminRequired => 403,
+            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied => 403,
             ModelNotFound | NotFound | ResourceNotFound => 404,
             MethodNotAllowed => 405,
             Conflict => 409,
@@ -73,7 +78,7 @@ impl ErrorCode {
             SpendLimitExceeded => 429,
             Internal => 500,
             UpstreamFailed => 502,
-            Unavailable | UpstreamOverloaded => 503,
+            Unavailable | UpstreamOverloaded | NoChannelAvailable => 503,
             UpstreamTimeout => 504,
             // The real status is the upstream's; this is the fallback when it sent none.
             UpstreamRejected => 400,
@@ -85,14 +90,17 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => "authentication_error",
-            AccountDisabled | ModelNotAllowed | AdminRequired => "permission_error",
+            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied => {
+                "permission_error"
+            }
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
             | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
                 "invalid_request_error"
             }
             UpstreamRateLimited => "rate_limit_error",
             InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
-            UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded => {
+            UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded
+            | NoChannelAvailable => {
                 "api_error"
             }
         }
@@ -127,6 +135,8 @@ impl ErrorCode {
             UpstreamRejected => "upstream_rejected",
             Internal => "internal_error",
             Unavailable => "unavailable",
+            PolicyDenied => "data_policy_denied",
+            NoChannelAvailable => "no_channel_available",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod log;
 pub mod money;
 pub mod policy;
 pub mod pricing;
+pub mod routing;
 pub mod secret;
 pub mod stripe;
 pub mod usage;

@@ -21,6 +21,10 @@ pub struct RequestLog {
     pub model: String,
     pub provider: Option<String>,
     pub upstream_model: Option<String>,
+    /// The channel that served the request (the last one tried when none did).
+    pub channel: Option<String>,
+    /// The jurisdiction of that channel's provider: where the prompt was processed.
+    pub jurisdiction: Option<String>,
     pub stream: bool,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,

@@ -57,6 +57,7 @@ mod tests {
             expires_at: None,
             revoked_at: None,
             allowed_models: None,
+            data_policy: Default::default(),
         }
     }
 
@@ -68,6 +69,7 @@ mod tests {
             disabled: false,
             created_at: 0,
             price_group: None,
+            data_policy: Default::default(),
         }
     }
 

@@ -325,6 +325,8 @@ mod tests {
             model: "m".into(),
             provider: None,
             upstream_model: None,
+            channel: None,
+            jurisdiction: None,
             stream: false,
             prompt_tokens: 1,
             completion_tokens: 1,

@@ -74,6 +74,8 @@ impl Pending {
             model: String::new(),
             provider: None,
             upstream_model: None,
+            channel: None,
+            jurisdiction: None,
             stream: false,
             prompt_tokens: 0,
             completion_tokens: 0,

@@ -133,6 +133,7 @@ pub async fn create_key(
         created_at: now,
         expires_at: new.expires_at,
         revoked_at: None,
+        data_policy: Default::default(),
         allowed_models: new.allowed_models,
     };
     store.insert_key(&record).await?;

@@ -49,6 +49,7 @@ impl Store {
             disabled: false,
             created_at: now_millis(),
             price_group: None,
+            data_policy: Default::default(),
         };
         on_pool!(&self.db, pool => {
             // The write comes first in the transaction: SQLite then takes its write lock at once
@@ -338,6 +339,7 @@ impl TryFrom<UserRow> for User {
             disabled: row.disabled,
             created_at: row.created_at,
             price_group: row.price_group,
+            data_policy: Default::default(),
         })
     }
 }
@@ -386,6 +388,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             allowed_models,
+            data_policy: Default::default(),
         })
     }
 }

@@ -225,6 +225,8 @@ impl TryFrom<LogRow> for RequestLog {
             model: row.model,
             provider: row.provider,
             upstream_model: row.upstream_model,
+            channel: None,
+            jurisdiction: None,
             stream: row.stream,
             prompt_tokens: from_db(row.prompt_tokens, "prompt_tokens")?,
             completion_tokens: from_db(row.completion_tokens, "completion_tokens")?,

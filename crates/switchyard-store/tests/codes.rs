@@ -325,6 +325,8 @@ async fn revenue_groups_by_model_and_utc_day(store: Store) {
         model: model.into(),
         provider: None,
         upstream_model: None,
+        channel: None,
+        jurisdiction: None,
         stream: false,
         prompt_tokens: 1,
         completion_tokens: 1,

@@ -86,6 +86,7 @@ fn key_for(user: UserId, created_at: i64, hash_seed: u8) -> KeyRecord {
         expires_at: None,
         revoked_at: None,
         allowed_models: None,
+        data_policy: Default::default(),
     }
 }
 
@@ -99,6 +100,8 @@ fn log_row(created_at: i64, user: Option<UserId>, key: Option<KeyId>, model: &st
         model: model.into(),
         provider: Some("demo".into()),
         upstream_model: Some(model.into()),
+        channel: None,
+        jurisdiction: None,
         stream: false,
         prompt_tokens: 10,
         completion_tokens: 20,

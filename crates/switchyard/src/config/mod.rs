@@ -14,6 +14,7 @@ use std::time::Duration;
 use switchyard_core::Secret;
 use switchyard_core::catalog::{Model, ModelKind, Provider, ProviderKind, Timeouts};
 use switchyard_core::money::{Nanos, Prices};
+use switchyard_core::routing::{DataPractice, parse_jurisdiction};
 
 mod money;
 #[cfg(test)]
@@ -60,6 +61,9 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// How long SIGTERM waits for in-flight requests before closing them.
     pub shutdown_grace: Duration,
+    /// How long SIGTERM keeps accepting requests with `/readyz` already failing, so load
+    /// balancers take the node out before it stops listening.
+    pub shutdown_delay: Duration,
     /// How often the key/user snapshot checks the store for changes made elsewhere.
     pub snapshot_refresh: Duration,
     pub log_batch_size: usize,
@@ -124,6 +128,7 @@ struct ServerSection {
     max_body_bytes: usize,
     max_response_bytes: usize,
     shutdown_grace_ms: u64,
+    shutdown_delay_ms: u64,
     snapshot_refresh_ms: u64,
 }
 
@@ -133,6 +138,7 @@ impl Default for ServerSection {
             max_body_bytes: 8 * 1024 * 1024,
             max_response_bytes: 64 * 1024 * 1024,
             shutdown_grace_ms: 30_000,
+            shutdown_delay_ms: 0,
             snapshot_refresh_ms: 1_000,
         }
     }
@@ -197,6 +203,15 @@ struct ProviderSection {
     api_key_env: Option<String>,
     #[serde(default)]
     jurisdiction: Option<String>,
+    /// Whether the provider keeps prompts after answering; unset: not declared.
+    #[serde(default)]
+    retains_prompts: Option<bool>,
+    /// Whether the provider may train on prompts; unset: not declared.
+    #[serde(default)]
+    trains_on_prompts: Option<bool>,
+    /// A zero-data-retention agreement covers this provider.
+    #[serde(default)]
+    zdr: bool,
     #[serde(default)]
     connect_timeout_ms: Option<u64>,
     #[serde(default)]
@@ -447,12 +462,27 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
                 .unwrap_or(file.timeouts.first_byte_ms)),
             total: ms(p.total_timeout_ms.unwrap_or(file.timeouts.total_ms)),
         };
+        let jurisdiction = match p.jurisdiction.as_deref() {
+            None => "unspecified".to_owned(),
+            Some("local") => "local".to_owned(),
+            Some(text) => parse_jurisdiction(text).map_err(|e| {
+                anyhow::anyhow!("{at}.jurisdiction: {e}, or `local` for an in-process provider")
+            })?,
+        };
+        if p.zdr && p.retains_prompts == Some(true) {
+            bail!("{at}: `zdr = true` contradicts `retains_prompts = true`");
+        }
         providers.push(Provider {
             name: p.name,
             kind: p.kind,
             base_url,
             api_key,
-            jurisdiction: p.jurisdiction.unwrap_or_else(|| "unspecified".into()),
+            jurisdiction,
+            data: DataPractice {
+                retains_prompts: if p.zdr { Some(false) } else { p.retains_prompts },
+                trains_on_prompts: p.trains_on_prompts,
+                zdr: p.zdr,
+            },
             timeouts,
         });
     }
@@ -502,6 +532,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         max_body_bytes: file.server.max_body_bytes,
         max_response_bytes: file.server.max_response_bytes,
         shutdown_grace: ms(file.server.shutdown_grace_ms),
+        shutdown_delay: ms(file.server.shutdown_delay_ms),
         snapshot_refresh: ms(file.server.snapshot_refresh_ms.max(50)),
         log_batch_size: file.log.batch_size.max(1),
         log_flush_interval: ms(file.log.flush_ms),
