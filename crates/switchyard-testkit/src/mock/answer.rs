@@ -171,7 +171,7 @@ pub(crate) fn word_count(text: &str) -> u64 {
 /// last turn is a user turn mentioning "weather", plus a call to the second tool when that turn
 /// also has the word "time" and parallel calls are allowed.
 pub(crate) fn decide(ask: &Ask) -> Answer {
-    let cached = if ask.model.starts_with("cache-") {
+    let cached = if super::faults::behaves_as(&ask.model).starts_with("cache-") {
         CACHED_TOKENS
     } else {
         0
@@ -235,7 +235,7 @@ pub(crate) fn decide(ask: &Ask) -> Answer {
         finish = Finish::Length;
     }
     tokens.output = pieces.len() as u64;
-    if ask.model.starts_with("reasoning-") {
+    if super::faults::behaves_as(&ask.model).starts_with("reasoning-") {
         tokens.reasoning = REASONING_TOKENS;
     }
     Answer {

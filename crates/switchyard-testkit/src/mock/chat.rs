@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::answer::{self, Ask, Finish, Role, Tokens, Turn};
 use super::body::Response;
 use super::error::{self, ApiError};
-use super::faults::Fault;
+use super::faults::Plan;
 use super::route::Ctx;
 use super::{completion, sse};
 
@@ -98,10 +98,11 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, body: Option<&Value>) -> Response {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let fault = Fault::from_model(&request.ask.model);
-    if let Some(failure) = Fault::before_head(fault).await {
+    let plan = Plan::of(&request.ask.model);
+    if let Some(failure) = plan.before_head(ctx.turn).await {
         return error::failure(failure);
     }
+    let fault = plan.fault;
     let answer = answer::decide(&request.ask);
     let id = format!("chatcmpl-mock-{}", ctx.seq);
     if request.stream {

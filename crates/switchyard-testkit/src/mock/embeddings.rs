@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::body::{self, Response};
 use super::error::ApiError;
-use super::faults::Fault;
+use super::faults::{Fault, Plan};
+use super::route::Ctx;
 
 /// Dimensions of a vector when the request does not ask for `dimensions`.
 pub(crate) const DEFAULT_DIMENSIONS: usize = 8;
@@ -52,7 +53,7 @@ struct EmbeddingUsage {
     total_tokens: u64,
 }
 
-pub(crate) async fn handle(body: Option<&Value>) -> Response {
+pub(crate) async fn handle(ctx: &Ctx<'_>, body: Option<&Value>) -> Response {
     let body = match body.and_then(Value::as_object) {
         Some(body) => body,
         None => return ApiError::not_json().into_response(),
@@ -69,10 +70,11 @@ pub(crate) async fn handle(body: Option<&Value>) -> Response {
         Ok(parsed) => parsed,
         Err(error) => return error.into_response(),
     };
-    let fault = Fault::from_model(model);
-    if let Some(failure) = Fault::before_head(fault).await {
+    let plan = Plan::of(model);
+    if let Some(failure) = plan.before_head(ctx.turn).await {
         return super::error::failure(failure);
     }
+    let fault = plan.fault;
 
     let prompt_tokens = inputs.iter().map(Input::tokens).sum();
     let data = inputs

@@ -110,15 +110,13 @@ pub(crate) fn failure(failure: Failure) -> Response {
         ),
         // OpenAI has no 529; an overloaded engine is its 503.
         Failure::Unavailable | Failure::Overloaded => {
-            let mut response = server_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "mock: the engine is currently overloaded, please try again later",
-            );
+            let mut response = overloaded();
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
             response
         }
+        Failure::Flaky => overloaded(),
         Failure::RateLimited => rate_limited(),
         Failure::Rejected => ApiError::invalid(
             "mock: this model rejects the request",
@@ -130,6 +128,13 @@ pub(crate) fn failure(failure: Failure) -> Response {
             ApiError::invalid("mock: flat error", None, None).into_flat_response()
         }
     }
+}
+
+fn overloaded() -> Response {
+    server_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "mock: the engine is currently overloaded, please try again later",
+    )
 }
 
 fn server_error(status: StatusCode, message: &str) -> Response {

@@ -82,8 +82,20 @@
 //! | `fault-no-usage` | no `usage` field, and no usage chunk even when `include_usage` is asked | no `usage` in the message, `message_start` or `message_delta` | no `usageMetadata` |
 //! | `fault-stream-error` | stream: role chunk and 2 content chunks, then `data: {"error":{…}}` and the end of the body (no `[DONE]`) | events up to the 2nd delta, then `event: error` with `overloaded_error` | 2 chunks, then a `{"error":{…,"status":"INTERNAL"}}` frame |
 //! | `fault-slow-stream` | a normal stream with 200 ms before each frame | same | same |
+//! | `fault-flaky-503` | about half of the requests: as `fault-503` but without `retry-after`; the others answer normally | same | same |
+//! | `latency-<N>-<model>` | waits N ms before the response head, then answers as for `<model>` (`latency-50-gpt` as `gpt`, `latency-50-fault-500` with a 500) | same | same |
 //!
 //! Non-stream requests answer normally under `fault-stream-error` and `fault-slow-stream`.
+//!
+//! Which requests of `fault-flaky-503` fail is decided by the request's number among those naming
+//! that exact model name, run through the SplitMix64 hash (low bit): reproducible from run to
+//! run, yet not a strict alternation. Counts are per model name, so `latency-10-fault-flaky-503`
+//! has its own.
+//!
+//! Besides the names, a test can switch an outage on for any model name with
+//! [`MockUpstream::set_outage`]: while it is on, requests naming that model answer at once as
+//! `fault-500` does. [`MockUpstream::requests_for`] counts the requests that named a model (in
+//! the body, or in the path for Gemini), recorded or not, failed or not.
 
 mod answer;
 mod anthropic;
@@ -227,6 +239,18 @@ impl MockUpstream {
     /// How many requests were received, whether or not they were recorded.
     pub fn request_count(&self) -> usize {
         self.shared.recorder.count()
+    }
+
+    /// How many requests named `model` (exactly, the body's `model` or Gemini's path model),
+    /// whatever they were answered with and whether or not [`MockOptions::record`] is on.
+    pub fn requests_for(&self, model: &str) -> usize {
+        usize::try_from(self.shared.models.count(model)).unwrap_or(usize::MAX)
+    }
+
+    /// Switches an outage of `model` on or off: while on, every request naming exactly that
+    /// model answers at once with `fault-500`'s error, in its dialect's shape.
+    pub fn set_outage(&self, model: &str, on: bool) {
+        self.shared.models.set_outage(model, on);
     }
 
     /// Stops serving, closes every open connection and waits until the port is released.

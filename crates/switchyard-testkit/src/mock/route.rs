@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::body::Response;
 use super::error::ApiError;
+use super::faults::Turn;
 use super::record::Recorded;
 use super::server::Shared;
 use super::{MockOptions, anthropic, chat, embeddings, gemini, models};
@@ -40,6 +41,8 @@ pub(crate) struct Ctx<'a> {
     /// This request's number within the mock, from 1.
     pub(crate) seq: u64,
     pub(crate) options: &'a MockOptions,
+    /// Its place among the requests naming the same model (for `fault-flaky-503` and outages).
+    pub(crate) turn: Turn,
 }
 
 pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> Response {
@@ -57,16 +60,25 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> Respo
         let recorded = body.clone().unwrap_or(Value::Null);
         shared.recorder.push(Recorded::from_parts(&parts, recorded));
     }
+    let (path, query) = (parts.uri.path(), parts.uri.query());
+    let dialect = Dialect::of(path);
+    // Gemini names the model in the path, the others in the body.
+    let model = match dialect {
+        Dialect::Gemini => gemini::model_in(path),
+        Dialect::OpenAi | Dialect::Anthropic => body
+            .as_ref()
+            .and_then(|body| body.get("model"))
+            .and_then(Value::as_str),
+    };
     let ctx = Ctx {
         seq: shared.next_seq(),
         options: &shared.options,
+        turn: model.map_or_else(Turn::default, |model| shared.models.arrive(model)),
     };
     if !ctx.options.latency.is_zero() {
         tokio::time::sleep(ctx.options.latency).await;
     }
 
-    let (path, query) = (parts.uri.path(), parts.uri.query());
-    let dialect = Dialect::of(path);
     let key = &ctx.options.api_key;
     let authorized = match dialect {
         Dialect::OpenAi => authorize(&parts.headers, key).map_err(ApiError::into_response),
@@ -104,7 +116,7 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> Respo
 async fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &str, body: Option<&Value>) -> Response {
     match (method, path) {
         (&Method::POST, "/v1/chat/completions") => chat::handle(ctx, body).await,
-        (&Method::POST, "/v1/embeddings") => embeddings::handle(body).await,
+        (&Method::POST, "/v1/embeddings") => embeddings::handle(ctx, body).await,
         (&Method::GET, "/v1/models") => models::list(ctx.options),
         (&Method::GET, _) => match path.strip_prefix("/v1/models/") {
             Some(id) if !id.is_empty() => models::get(ctx.options, id),

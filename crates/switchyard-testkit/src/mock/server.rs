@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::MockOptions;
+use super::faults::Models;
 use super::record::Recorder;
 use super::route;
 
@@ -24,6 +25,8 @@ use super::route;
 pub(crate) struct Shared {
     pub(crate) options: MockOptions,
     pub(crate) recorder: Recorder,
+    /// Requests per model name and the outages tests switched on.
+    pub(crate) models: Models,
     /// Numbers requests from 1; ids derived from it are deterministic for sequential tests.
     seq: AtomicU64,
 }
@@ -32,6 +35,7 @@ impl Shared {
     pub(crate) fn new(options: MockOptions) -> Self {
         Self {
             recorder: Recorder::new(options.record),
+            models: Models::default(),
             options,
             seq: AtomicU64::new(0),
         }

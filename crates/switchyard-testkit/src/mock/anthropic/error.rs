@@ -74,13 +74,13 @@ pub(crate) fn failure(failure: Failure) -> Response {
             },
             false,
         ),
-        Failure::Unavailable => (
+        Failure::Unavailable | Failure::Flaky => (
             Error {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 kind: "api_error",
                 message: "mock: Service unavailable".to_owned(),
             },
-            true,
+            failure == Failure::Unavailable,
         ),
         Failure::RateLimited => (
             Error {

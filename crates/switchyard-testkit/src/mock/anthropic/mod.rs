@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::answer::{self, Finish};
 use super::body::{self, Response};
-use super::faults::Fault;
+use super::faults::Plan;
 use super::route::Ctx;
 use request::Endpoint;
 
@@ -65,10 +65,11 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, body: Option<&Value>) -> Response {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let fault = Fault::from_model(&request.ask.model);
-    if let Some(failure) = Fault::before_head(fault).await {
+    let plan = Plan::of(&request.ask.model);
+    if let Some(failure) = plan.before_head(ctx.turn).await {
         return error::failure(failure);
     }
+    let fault = plan.fault;
     let answer = answer::decide(&request.ask);
     if request.stream {
         stream::respond(ctx, &request.ask.model, &answer, fault)

@@ -94,7 +94,7 @@ impl Error {
                 message: "mock: an internal error has occurred".to_owned(),
                 details: None,
             },
-            Failure::Unavailable | Failure::Overloaded => Self {
+            Failure::Unavailable | Failure::Overloaded | Failure::Flaky => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 grpc: "UNAVAILABLE",
                 message: "mock: the model is overloaded. Please try again later.".to_owned(),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::answer;
 use super::body::{self, Response};
-use super::faults::Fault;
+use super::faults::Plan;
 use super::route::Ctx;
 
 pub(crate) use error::Error;
@@ -48,6 +48,11 @@ fn split_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/v1beta/models/")?;
     let (model, method) = rest.rsplit_once(':')?;
     (!model.is_empty()).then_some((model, method))
+}
+
+/// The model a Gemini route names in its path, if it names one.
+pub(crate) fn model_in(path: &str) -> Option<&str> {
+    split_path(path).map(|(model, _)| model)
 }
 
 /// Whether errors on this route are wrapped in an array (array-mode streaming).
@@ -88,10 +93,11 @@ pub(crate) async fn handle(
         Ok(ask) => ask,
         Err(error) => return error.into_response(wrap),
     };
-    let fault = Fault::from_model(&ask.model);
-    if let Some(failure) = Fault::before_head(fault).await {
+    let plan = Plan::of(&ask.model);
+    if let Some(failure) = plan.before_head(ctx.turn).await {
         return Error::of(failure).into_response(wrap);
     }
+    let fault = plan.fault;
     let answer = answer::decide(&ask);
     response::respond(ctx, &ask.model, &answer, delivery, fault)
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::error::Error;
 use crate::mock::answer::{Ask, Role, Turn};
+use crate::mock::faults;
 
 /// Top-level fields of a `GenerateContentRequest`, in camelCase.
 const FIELDS: [&str; 8] = [
@@ -162,7 +163,7 @@ pub(crate) fn parse(model: &str, body: Option<&Value>) -> Result<Ask, Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     pair_function_calls(&parsed)?;
-    if model.starts_with("gemini-3") {
+    if faults::behaves_as(model).starts_with("gemini-3") {
         signed_function_calls(&parsed)?;
     }
     turns.extend(parsed.into_iter().map(|content| Turn {
