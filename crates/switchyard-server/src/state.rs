@@ -2,6 +2,7 @@
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use switchyard_gateway::Gateway;
 
 #[derive(Clone, Debug)]
@@ -16,4 +17,7 @@ pub struct AppState {
     pub promotions: crate::accounts::Promotions,
     /// Who issues invoices and how they are numbered (`[invoices]`).
     pub invoices: Arc<crate::invoice_pdf::Settings>,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on, so load balancers stop
+    /// sending new requests while the server still accepts them for `shutdown_delay`.
+    pub draining: Arc<AtomicBool>,
 }

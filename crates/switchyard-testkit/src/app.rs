@@ -166,6 +166,7 @@ const FAULTS: &[&str] = &[
     "fault-no-usage",
     "fault-stream-error",
     "fault-slow-stream",
+    "fault-flaky-503",
 ];
 
 /// Faults only the Anthropic side of the mock has.
@@ -364,6 +365,15 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("no log row for request {request_id} after 10 s");
+    }
+
+    /// Starts the graceful shutdown, as SIGTERM does, without waiting for it: `/readyz` turns
+    /// 503 at once and the server drains (see `switchyard::app`). [`TestApp::shutdown`] then
+    /// waits for the drain to complete.
+    pub fn begin_shutdown(&self) {
+        if let Some(running) = &self.running {
+            running.shutdown_token().cancel();
+        }
     }
 
     /// Stops the server gracefully (draining the log) and returns the store for inspection.

@@ -2,15 +2,22 @@
 //!
 //! Start-up: open and migrate the store → load the server secret → create the first admin on
 //! an empty database → build the catalog → start the log writer, the gateway and the snapshot
-//! refresher → serve. Shutdown (SIGTERM, SIGINT or [`Running::shutdown`]): stop accepting,
-//! let in-flight requests finish within the grace period, stop the refresher, then wait for
-//! the log writer to drain every pending row.
+//! refresher → serve.
+//!
+//! Shutdown (SIGTERM, SIGINT, [`Running::shutdown`] or its token) is a drain in four steps.
+//! `/readyz` answers 503 `draining` at once, while the server keeps accepting and serving for
+//! `server.shutdown_delay_ms`: load balancers take the node out of rotation before anyone is
+//! refused. Then the listener closes, and requests and streams in flight get
+//! `server.shutdown_grace_ms` to finish before the rest are cut. Then the background loops stop
+//! (they run until here, so budgets and keys stay current while requests are still served), and
+//! last the log writer drains every pending row.
 
 use crate::config::Config;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use switchyard_core::catalog::Role;
@@ -193,22 +200,26 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         Arc::new(Gateway::new(catalog, store.clone(), log, money.clone(), gateway_config).await?);
 
     let cancel = CancellationToken::new();
+    // The background loops have their own token, cancelled only once the server has stopped:
+    // during the drain the node still serves requests, which need fresh keys and budgets.
+    let background = CancellationToken::new();
     let balances = tokio::spawn(money.clone().run_refresher(
         store.clone(),
         config.billing.refresh_interval,
-        cancel.child_token(),
+        background.child_token(),
     ));
     let sweeper = spawn_sweeper(
         store.clone(),
         money,
         config.billing.sweep_interval,
-        cancel.child_token(),
+        background.child_token(),
     );
     let refresher = spawn_refresher(
         Arc::downgrade(&gateway),
         config.snapshot_refresh,
-        cancel.child_token(),
+        background.child_token(),
     );
+    let draining = Arc::new(AtomicBool::new(false));
     let weak_gateway = Arc::downgrade(&gateway);
     let state = AppState {
         gateway,
@@ -217,24 +228,46 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         stripe: config.stripe.clone().map(Arc::new),
         promotions: config.promotions,
         invoices: Arc::new(config.invoices.clone()),
+        draining: draining.clone(),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;
-    let grace = config.shutdown_grace;
+    let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
     let shutdown = cancel.clone();
+    // Resolves when the server should stop accepting: `delay` after shutdown began, during
+    // which `/readyz` already answers 503 so load balancers stop routing here.
+    let stop_accepting = {
+        let shutdown = cancel.clone();
+        async move {
+            shutdown.cancelled().await;
+            draining.store(true, Ordering::Relaxed);
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "shutting down: /readyz answers 503; still accepting during the delay"
+            );
+            tokio::time::sleep(delay).await;
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "no longer accepting; waiting for in-flight requests"
+            );
+        }
+    };
     let task = tokio::spawn(async move {
+        // Cancels the background loops when dropped: below once the server has stopped, or on
+        // an early return if the server fails.
+        let background = background.drop_guard();
         let server =
             // Streams are many small writes; without TCP_NODELAY Nagle holds each chunk back
             // until the previous one is acknowledged (40 ms of delayed ACK on Linux).
             axum::serve(listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); }), app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+                .with_graceful_shutdown(stop_accepting);
         tokio::select! {
             result = server => result.context("the HTTP server failed")?,
-            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            () = async { shutdown.cancelled().await; tokio::time::sleep(delay + grace).await } => {
                 tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests still running after the grace period; closing them");
             }
         }
-        shutdown.cancel();
+        drop(background);
         refresher.await.ok();
         balances.await.ok();
         sweeper.await.ok();

@@ -6,14 +6,23 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
+use std::sync::atomic::Ordering;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the store is reachable and its migrations are current.
+/// Readiness: the node is not shutting down, and the store is reachable with its migrations
+/// current.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining", "reason": "the node is shutting down"})),
+        )
+            .into_response();
+    }
     match state.gateway.store().check_ready().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => (
