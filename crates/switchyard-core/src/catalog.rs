@@ -128,16 +128,43 @@ pub enum ModelKind {
     Embedding,
 }
 
+/// One way of serving a model: a provider, the name it knows the model by, and how the
+/// channel ranks among the model's others.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Channel {
+    /// Unique within the model; the provider's name unless the operator names it (or the
+    /// provider serves the model twice).
+    pub name: String,
+    /// The name of the provider that serves it.
+    pub provider: String,
+    /// The name the provider knows the model by.
+    pub upstream_model: String,
+    /// Share of traffic among channels of the same priority (at equal latency).
+    pub weight: u32,
+    /// Higher goes first; lower priorities are fallbacks.
+    pub priority: i32,
+    /// What the provider charges through this channel, when it differs from the model's.
+    pub prices: Option<Prices>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Model {
     /// The name clients ask for.
     pub name: String,
-    /// The name of the provider that serves it.
-    pub provider: String,
-    /// The name the provider knows it by.
-    pub upstream_model: String,
+    /// Other names clients may use (`fast` for a model, say).
+    pub aliases: Vec<String>,
+    /// Where it is served; never empty.
+    pub channels: Vec<Channel>,
     pub kind: ModelKind,
+    /// The provider's prices, unless a channel has its own.
     pub prices: Prices,
     /// Unix seconds, reported in `/v1/models`.
     pub created: i64,
+}
+
+impl Model {
+    /// The prices charged through `channel`.
+    pub fn prices_of(&self, channel: &Channel) -> Prices {
+        channel.prices.unwrap_or(self.prices)
+    }
 }

@@ -90,9 +90,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => "authentication_error",
-            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied => {
-                "permission_error"
-            }
+            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied => "permission_error",
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
             | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
                 "invalid_request_error"
@@ -100,9 +98,7 @@ impl ErrorCode {
             UpstreamRateLimited => "rate_limit_error",
             InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
             UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded
-            | NoChannelAvailable => {
-                "api_error"
-            }
+            | NoChannelAvailable => "api_error",
         }
     }
 

@@ -221,6 +221,22 @@ impl Prices {
         }
     }
 
+    /// Each price at the dearer of the two: a hold at these covers a request served at either
+    /// (a model served by channels at different prices, or a fallback list of models).
+    pub fn dearest(&self, other: &Prices) -> Prices {
+        Prices {
+            input: self.input.max(other.input),
+            output: self.output.max(other.output),
+            cached_input: self.cached_input.max(other.cached_input),
+            reasoning: match (self.reasoning, other.reasoning) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            image: self.image.max(other.image),
+            per_second: self.per_second.max(other.per_second),
+        }
+    }
+
     /// The exact cost in nano-USD × 1e6 (the unit of a per-mtok price times a token count).
     fn numerator(&self, usage: &crate::Usage) -> i128 {
         let cached = usage.cached_tokens.min(usage.prompt_tokens);

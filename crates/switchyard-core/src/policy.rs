@@ -76,8 +76,8 @@ mod tests {
     fn model(name: &str) -> Model {
         Model {
             name: name.into(),
-            provider: "p".into(),
-            upstream_model: name.into(),
+            aliases: vec![],
+            channels: vec![],
             kind: ModelKind::Chat,
             prices: Prices::default(),
             created: 0,

@@ -305,7 +305,10 @@ mod tests {
         assert_eq!(p.admits("GB", &any), Err(Violation::Jurisdiction));
         // A provider that declares no jurisdiction is outside every list.
         assert_eq!(p.admits("unspecified", &any), Err(Violation::Jurisdiction));
-        assert_eq!(only(&["DE"]).admits("EU", &any), Err(Violation::Jurisdiction));
+        assert_eq!(
+            only(&["DE"]).admits("EU", &any),
+            Err(Violation::Jurisdiction)
+        );
     }
 
     #[test]
@@ -327,7 +330,10 @@ mod tests {
             strict.admits("US", &practice(Some(false), Some(false), false)),
             Ok(())
         );
-        assert_eq!(strict.admits("US", &practice(None, Some(false), true)), Ok(()));
+        assert_eq!(
+            strict.admits("US", &practice(None, Some(false), true)),
+            Ok(())
+        );
         let zdr = DataPolicy {
             zdr: true,
             ..DataPolicy::default()

@@ -20,12 +20,15 @@ pub mod money;
 pub mod observe;
 mod pipeline;
 mod relay;
+pub mod routing;
 pub mod snapshot;
 mod translate;
 pub mod upstream;
 
 pub use error::{ApiError, Dialect};
-pub use pipeline::{Gateway, GatewayConfig, RequestMeta, now_millis as pipeline_now_millis};
+pub use pipeline::{
+    Gateway, GatewayConfig, JURISDICTION_HEADER, RequestMeta, now_millis as pipeline_now_millis,
+};
 
 /// The response body type of everything the gateway answers.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::convert::Infallible>;

@@ -32,6 +32,23 @@ pub fn upstream_error(provider: &str, kind: &'static str) {
     metrics::counter!("switchyard_upstream_errors_total", "provider" => provider.to_owned(), "kind" => kind).increment(1);
 }
 
+/// A request tried another channel after a failure.
+pub fn retried(model: &str) {
+    metrics::counter!("switchyard_retries_total", "model" => model.to_owned()).increment(1);
+}
+
+/// A retry was not made because the model's retry budget was spent.
+pub fn retry_budget_exhausted(model: &str) {
+    metrics::counter!("switchyard_retry_budget_exhausted_total", "model" => model.to_owned())
+        .increment(1);
+}
+
+/// The circuit breaker ejected a channel.
+pub fn channel_ejected(model: &str, channel: &str) {
+    metrics::counter!("switchyard_channel_ejections_total", "model" => model.to_owned(), "channel" => channel.to_owned())
+        .increment(1);
+}
+
 fn status_label(status: u16) -> &'static str {
     match status {
         200 => "200",

@@ -14,7 +14,8 @@ use crate::error::{ApiError, Dialect};
 use crate::limits::Reservation;
 use crate::logwriter::LogSender;
 use crate::money::Hold;
-use crate::snapshot::{Caller, Route};
+use crate::routing::InFlight;
+use crate::snapshot::{Caller, ChannelEntry, Route};
 use crate::upstream::ByteStream;
 use crate::{Body, RequestMeta, meter, observe};
 use bytes::{Bytes, BytesMut};
@@ -51,6 +52,8 @@ struct Inner {
     received: Instant,
     endpoint: Endpoint,
     request_body: Bytes,
+    /// The attempt's channel counts this request in flight until it is finished.
+    flight: Option<InFlight>,
 }
 
 /// A request's log row, finished exactly once.
@@ -101,6 +104,7 @@ impl Pending {
                 received: meta.received,
                 endpoint,
                 request_body,
+                flight: None,
             })),
         }
     }
@@ -124,12 +128,23 @@ impl Pending {
         }
     }
 
-    /// Records where the request goes, and the caller's markup under that route's groups.
+    /// Records the caller's markup under the catalogue's price groups.
     pub fn set_route(&mut self, route: &Route) {
         if let Some(inner) = self.inner.as_mut() {
-            inner.row.provider = Some(route.provider.provider.name.clone());
-            inner.row.upstream_model = Some(route.model.upstream_model.clone());
             inner.markup_bps = route.groups.markup_bps(inner.price_group.as_deref());
+        }
+    }
+
+    /// Records the channel an attempt uses (the last one is the one logged), and keeps it
+    /// counted in flight until the row is finished.
+    pub fn set_channel(&mut self, entry: &ChannelEntry, flight: InFlight) {
+        if let Some(inner) = self.inner.as_mut() {
+            let row = &mut inner.row;
+            row.provider = Some(entry.provider.provider.name.clone());
+            row.upstream_model = Some(entry.channel.upstream_model.clone());
+            row.channel = Some(entry.channel.name.clone());
+            row.jurisdiction = Some(entry.jurisdiction().to_owned());
+            inner.flight = Some(flight);
         }
     }
 

@@ -1,14 +1,15 @@
 //! The in-memory snapshot the hot path reads instead of the database.
 //!
 //! Two halves, each swapped whole through an `ArcSwap` so a request never sees half a change:
-//! the [`Catalog`] (providers and models, from configuration) and the [`Access`] index (users
+//! the [`Catalog`] (providers, models and their channels, from configuration) and the [`Access`] index (users
 //! and keys, from the store). Readers pay one atomic load; writers build a new value aside.
 
+use crate::routing::{Health, RetryBudget, RoutingConfig};
 use crate::upstream::Upstream;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_core::catalog::{KeyRecord, Model, Provider, User};
+use switchyard_core::catalog::{Channel, KeyRecord, Model, Provider, User};
 use switchyard_core::key::KeyHash;
 use switchyard_core::money::Prices;
 use switchyard_core::pricing::PriceGroups;
@@ -21,13 +22,38 @@ pub struct ProviderEntry {
     pub upstream: Upstream,
 }
 
+/// One channel of a model: the provider that serves it, under which name, at which prices,
+/// and how it has been doing.
+#[derive(Debug)]
+pub struct ChannelEntry {
+    pub channel: Channel,
+    pub provider: Arc<ProviderEntry>,
+    /// The provider's prices through this channel.
+    pub prices: Prices,
+    /// Kept across catalogue rebuilds (by model and channel name).
+    pub health: Arc<Health>,
+}
+
+impl ChannelEntry {
+    pub fn name(&self) -> &str {
+        &self.channel.name
+    }
+
+    pub fn jurisdiction(&self) -> &str {
+        &self.provider.provider.jurisdiction
+    }
+}
+
 /// A model and where it is served.
 #[derive(Debug)]
 pub struct Route {
     pub model: Model,
-    pub provider: Arc<ProviderEntry>,
+    /// Never empty.
+    pub channels: Vec<ChannelEntry>,
     /// The price groups this model is sold under (the catalog's, shared).
     pub groups: Arc<PriceGroups>,
+    /// How many retries this model's requests may still make.
+    pub retries: RetryBudget,
 }
 
 impl Route {
@@ -36,24 +62,28 @@ impl Route {
         self.groups.markup_of(user)
     }
 
-    /// The prices to reserve a worst case for `user` at: the provider's prices raised by the
-    /// user's markup (each rounded up), with every completion token at the dearer of the
-    /// output and reasoning prices. A hold at these prices covers any charge.
-    pub fn hold_prices(&self, user: &User) -> Prices {
-        self.model
-            .prices
-            .with_markup(self.markup_bps(user))
-            .for_worst_case()
+    /// The distinct jurisdictions this model is served in, in channel order.
+    pub fn jurisdictions(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for entry in &self.channels {
+            if !out.contains(&entry.jurisdiction()) {
+                out.push(entry.jurisdiction());
+            }
+        }
+        out
     }
 }
 
-/// Providers and models.
+/// Providers, models and their channels.
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// By model name and by alias.
     routes: HashMap<String, Arc<Route>>,
     /// Model names in configuration order, for `/v1/models`.
     order: Vec<String>,
+    providers: HashMap<String, Arc<ProviderEntry>>,
     groups: Arc<PriceGroups>,
+    config: RoutingConfig,
 }
 
 impl Catalog {
@@ -63,6 +93,7 @@ impl Catalog {
         models: Vec<Model>,
         groups: PriceGroups,
         demo_word_delay: Duration,
+        config: RoutingConfig,
     ) -> Result<Catalog, String> {
         let mut entries: HashMap<String, Arc<ProviderEntry>> = HashMap::new();
         for provider in providers {
@@ -75,28 +106,45 @@ impl Catalog {
         }
         let mut catalog = Catalog {
             groups: Arc::new(groups),
+            config,
             ..Catalog::default()
         };
         for model in models {
-            let provider = entries
-                .get(&model.provider)
-                .ok_or_else(|| {
-                    format!(
-                        "model `{}`: no provider named `{}`",
-                        model.name, model.provider
-                    )
-                })?
-                .clone();
-            catalog.order.push(model.name.clone());
-            catalog.routes.insert(
-                model.name.clone(),
-                Arc::new(Route {
-                    model,
+            if model.channels.is_empty() {
+                return Err(format!("model `{}` has no channel", model.name));
+            }
+            let mut channels = Vec::with_capacity(model.channels.len());
+            for channel in &model.channels {
+                let provider = entries
+                    .get(&channel.provider)
+                    .ok_or_else(|| {
+                        format!(
+                            "model `{}`: no provider named `{}`",
+                            model.name, channel.provider
+                        )
+                    })?
+                    .clone();
+                channels.push(ChannelEntry {
+                    prices: model.prices_of(channel),
+                    channel: channel.clone(),
                     provider,
-                    groups: catalog.groups.clone(),
-                }),
-            );
+                    health: Arc::new(Health::default()),
+                });
+            }
+            let route = Arc::new(Route {
+                channels,
+                groups: catalog.groups.clone(),
+                retries: RetryBudget::new(config.retry_percent, config.retry_floor),
+                model,
+            });
+            catalog.order.push(route.model.name.clone());
+            for name in std::iter::once(&route.model.name).chain(&route.model.aliases) {
+                if catalog.routes.insert(name.clone(), route.clone()).is_some() {
+                    return Err(format!("the model name or alias `{name}` is used twice"));
+                }
+            }
         }
+        catalog.providers = entries;
         Ok(catalog)
     }
 
@@ -105,8 +153,17 @@ impl Catalog {
         &self.groups
     }
 
+    pub fn routing(&self) -> &RoutingConfig {
+        &self.config
+    }
+
+    /// A model by its name or an alias.
     pub fn route(&self, model: &str) -> Option<&Arc<Route>> {
         self.routes.get(model)
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Arc<ProviderEntry>> {
+        self.providers.get(name)
     }
 
     /// Every route in configuration order.

@@ -75,6 +75,11 @@ impl<'a> RawFields<'a> {
     /// Writes the object back with some fields replaced or added. `replace` pairs a field
     /// name with its new raw JSON; a replaced field keeps its position, a new one goes last.
     pub fn write_with(&self, replace: &[(&str, &str)]) -> Vec<u8> {
+        self.write_edited(replace, &[])
+    }
+
+    /// Like [`RawFields::write_with`], and leaves out the fields named in `remove`.
+    pub fn write_edited(&self, replace: &[(&str, &str)], remove: &[&str]) -> Vec<u8> {
         let approx: usize = self
             .fields
             .iter()
@@ -93,6 +98,9 @@ impl<'a> RawFields<'a> {
             out.extend_from_slice(value.as_bytes());
         };
         for (key, value) in &self.fields {
+            if remove.contains(&key.as_ref()) {
+                continue;
+            }
             let value = replace
                 .iter()
                 .find(|(name, _)| name == key)

@@ -165,6 +165,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         config.models.clone(),
         config.pricing.clone(),
         config.demo_word_delay,
+        config.routing,
     )
     .map_err(anyhow::Error::msg)?;
     // The tokenizer takes a moment to build; do it now, off the request path.

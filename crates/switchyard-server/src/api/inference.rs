@@ -82,6 +82,7 @@ async fn proxy(
     if endpoint == Endpoint::Messages {
         meta.anthropic_beta = headers.get("anthropic-beta").cloned();
     }
+    meta.provider_header = headers.get("x-switchyard-provider").cloned();
     state
         .gateway
         .proxy(endpoint, meta, credentials(&headers), body)
@@ -94,7 +95,11 @@ fn model_object(route: &Route) -> Value {
         "id": route.model.name,
         "object": "model",
         "created": route.model.created,
-        "owned_by": route.provider.provider.name,
+        "owned_by": route.channels[0].provider.provider.name,
+        // Where the model's channels process prompts; the header `x-switchyard-jurisdiction`
+        // of each answer says which one served it.
+        "jurisdictions": route.jurisdictions(),
+        "aliases": route.model.aliases,
     })
 }
 

@@ -66,7 +66,14 @@ pub struct RequestPeek<'a> {
     pub max_tokens: Option<u64>,
     /// `n`: how many choices to generate (1 when absent).
     pub choices: u64,
+    /// The Switchyard routing preferences (`provider`), raw; never sent upstream.
+    pub provider: Option<&'a serde_json::value::RawValue>,
+    /// Fallback models to try after `model` (`models`); never sent upstream.
+    pub models: Vec<String>,
 }
+
+/// Request fields that steer Switchyard's routing and are removed before a body goes upstream.
+pub const ROUTING_FIELDS: [&str; 2] = ["provider", "models"];
 
 #[derive(serde::Deserialize)]
 struct StreamOptions {
@@ -165,6 +172,11 @@ impl<'a> RequestPeek<'a> {
             .map_err(bad)?
             .unwrap_or(1)
             .max(1);
+        let provider = fields.get("provider").filter(|raw| raw.get() != "null");
+        let models = fields
+            .typed::<Vec<String>>("models", "an array of model names")
+            .map_err(bad)?
+            .unwrap_or_default();
         Ok(RequestPeek {
             fields,
             endpoint,
@@ -173,21 +185,28 @@ impl<'a> RequestPeek<'a> {
             client_wants_usage,
             max_tokens,
             choices,
+            provider,
+            models,
         })
     }
 
     /// The body to send upstream in the same dialect: `model` renamed, and for chat streams
     /// `stream_options.include_usage` forced on so the upstream reports usage we can bill
-    /// (Anthropic streams always report it). Every other field is kept verbatim.
+    /// (Anthropic streams always report it). The routing fields ([`ROUTING_FIELDS`]) are left
+    /// out; every other field is kept verbatim.
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let model = json_string(upstream_model);
         if self.stream && self.endpoint == Endpoint::ChatCompletions {
-            self.fields.write_with(&[
-                ("model", &model),
-                ("stream_options", r#"{"include_usage":true}"#),
-            ])
+            self.fields.write_edited(
+                &[
+                    ("model", &model),
+                    ("stream_options", r#"{"include_usage":true}"#),
+                ],
+                &ROUTING_FIELDS,
+            )
         } else {
-            self.fields.write_with(&[("model", &model)])
+            self.fields
+                .write_edited(&[("model", &model)], &ROUTING_FIELDS)
         }
     }
 }
@@ -228,6 +247,21 @@ mod tests {
             String::from_utf8(p.upstream_body("u")).unwrap(),
             r#"{"messages":[{"role":"user","content":"x"}],"model":"u","seed":1}"#
         );
+    }
+
+    #[test]
+    fn routing_fields_are_read_and_never_sent_upstream() {
+        let p = parse(
+            r#"{"model":"m","provider":{"order":["a"]},"models":["x","y"],"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.provider.unwrap().get(), r#"{"order":["a"]}"#);
+        assert_eq!(p.models, ["x", "y"]);
+        assert_eq!(
+            String::from_utf8(p.upstream_body("u")).unwrap(),
+            r#"{"model":"u","messages":[{"role":"user","content":"hi"}]}"#
+        );
+        assert!(parse(r#"{"model":"m","models":"x","messages":[{}]}"#).is_err());
     }
 
     #[test]

@@ -12,19 +12,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use switchyard_core::Secret;
-use switchyard_core::catalog::{Model, ModelKind, Provider, ProviderKind, Timeouts};
-use switchyard_core::money::{Nanos, Prices};
+use switchyard_core::catalog::{Model, Provider, ProviderKind, Timeouts};
 use switchyard_core::routing::{DataPractice, parse_jurisdiction};
 
 mod money;
+mod routing;
 #[cfg(test)]
 mod tests;
 
 pub use money::Billing;
 use money::{
-    BillingSection, InvoicesSection, PricingSection, PromotionsSection, StripeSection, Usd,
-    billing, invoices, pricing, promotions, stripe,
+    BillingSection, InvoicesSection, PricingSection, PromotionsSection, StripeSection, billing,
+    invoices, pricing, promotions, stripe,
 };
+use routing::{ModelSection, RoutingSection};
 
 /// Sections whose keys can be overridden as `SWITCHYARD_<SECTION>_<KEY>`.
 const SECTIONS: &[&str] = &[
@@ -37,6 +38,7 @@ const SECTIONS: &[&str] = &[
     "promotions",
     "invoices",
     "pricing",
+    "routing",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -79,6 +81,8 @@ pub struct Config {
     pub invoices: switchyard_server::invoice_pdf::Settings,
     /// Price groups and their markups over provider prices (`[pricing]`).
     pub pricing: switchyard_core::pricing::PriceGroups,
+    /// Retries, circuit breaking and the retry budget (`[routing]`).
+    pub routing: switchyard_gateway::routing::RoutingConfig,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
 }
@@ -114,6 +118,8 @@ struct File {
     pricing: PricingSection,
     #[serde(default)]
     providers: Vec<ProviderSection>,
+    #[serde(default)]
+    routing: RoutingSection,
     #[serde(default)]
     models: Vec<ModelSection>,
 }
@@ -218,31 +224,6 @@ struct ProviderSection {
     first_byte_timeout_ms: Option<u64>,
     #[serde(default)]
     total_timeout_ms: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelSection {
-    name: String,
-    provider: String,
-    #[serde(default)]
-    upstream_model: Option<String>,
-    #[serde(default)]
-    kind: Option<ModelKind>,
-    input_usd_per_mtok: Usd,
-    #[serde(default)]
-    output_usd_per_mtok: Option<Usd>,
-    #[serde(default)]
-    cached_input_usd_per_mtok: Option<Usd>,
-    /// Reasoning tokens (counted inside the output tokens); unset: the output price.
-    #[serde(default)]
-    reasoning_usd_per_mtok: Option<Usd>,
-    /// Per generated image.
-    #[serde(default)]
-    image_usd: Option<Usd>,
-    /// Per second of audio or video.
-    #[serde(default)]
-    usd_per_second: Option<Usd>,
 }
 
 /// Where the configuration comes from.
@@ -479,51 +460,18 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
             api_key,
             jurisdiction,
             data: DataPractice {
-                retains_prompts: if p.zdr { Some(false) } else { p.retains_prompts },
+                retains_prompts: if p.zdr {
+                    Some(false)
+                } else {
+                    p.retains_prompts
+                },
                 trains_on_prompts: p.trains_on_prompts,
                 zdr: p.zdr,
             },
             timeouts,
         });
     }
-    let mut models = Vec::new();
-    let mut model_names = HashSet::new();
-    for (i, m) in file.models.into_iter().enumerate() {
-        let at = format!("models[{i}] (`{}`)", m.name);
-        if m.name.trim().is_empty() {
-            bail!("models[{i}].name must not be empty");
-        }
-        if !model_names.insert(m.name.clone()) {
-            bail!("{at}: a model with this name is already declared");
-        }
-        if !names.contains(&m.provider) {
-            bail!("{at}.provider: there is no provider named `{}`", m.provider);
-        }
-        let kind = m.kind.unwrap_or(ModelKind::Chat);
-        let input = m.input_usd_per_mtok.0;
-        let output = match (kind, m.output_usd_per_mtok) {
-            (_, Some(price)) => price.0,
-            (ModelKind::Embedding, None) => Nanos::ZERO,
-            (ModelKind::Chat, None) => {
-                bail!("{at}.output_usd_per_mtok is required for a chat model")
-            }
-        };
-        models.push(Model {
-            upstream_model: m.upstream_model.unwrap_or_else(|| m.name.clone()),
-            name: m.name,
-            provider: m.provider,
-            kind,
-            prices: Prices {
-                input,
-                output,
-                cached_input: m.cached_input_usd_per_mtok.map_or(input, |p| p.0),
-                reasoning: m.reasoning_usd_per_mtok.map(|p| p.0),
-                image: m.image_usd.map_or(Nanos::ZERO, |p| p.0),
-                per_second: m.usd_per_second.map_or(Nanos::ZERO, |p| p.0),
-            },
-            created: 1_735_689_600,
-        });
-    }
+    let models = routing::models(file.models, &names)?;
     Ok(Config {
         listen,
         database_url,
@@ -543,6 +491,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         promotions: promotions(&file.promotions)?,
         invoices: invoices(file.invoices)?,
         pricing: pricing(file.pricing)?,
+        routing: routing::routing(&file.routing)?,
         providers,
         models,
     })

@@ -1,6 +1,8 @@
 //! The configuration loader's tests: every section, every error message, env overrides.
 
 use super::*;
+use switchyard_core::catalog::ModelKind;
+use switchyard_core::money::Nanos;
 
 fn sources(toml: Option<&str>, env: &[(&str, &str)]) -> Sources {
     Sources {
@@ -47,7 +49,7 @@ fn reads_the_operators_contract() {
     let config = load(&sources(Some(OPENAI), &[("OPENAI_API_KEY", "sk-x")])).unwrap();
     assert_eq!(config.listen.port(), 9000);
     let model = &config.models[0];
-    assert_eq!(model.upstream_model, "gpt-4o-mini-2024-07-18");
+    assert_eq!(model.channels[0].upstream_model, "gpt-4o-mini-2024-07-18");
     assert_eq!(model.prices.input, Nanos(150_000_000));
     assert_eq!(model.prices.output, Nanos(600_000_000));
     assert_eq!(model.prices.cached_input, Nanos(150_000_000));
@@ -113,7 +115,7 @@ fn the_shipped_example_loads() {
     );
     assert_eq!(config.providers[3].kind, ProviderKind::Gemini);
     assert_eq!(
-        config.models[4].upstream_model,
+        config.models[4].channels[0].upstream_model,
         "meta-llama/Llama-3.1-8B-Instruct"
     );
 }
