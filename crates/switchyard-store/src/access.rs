@@ -11,6 +11,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchyard_core::catalog::{KeyRecord, Role, UnixMillis, User};
+use switchyard_core::routing::DataPolicy;
 use switchyard_core::{KeyId, UserId};
 
 /// Every user and every key, read from one snapshot of the database.
@@ -28,13 +29,13 @@ const BUMP_GENERATION: &str = "UPDATE access_generation SET value = value + 1 WH
 /// queries as `'static` text at compile time.
 macro_rules! select_users {
     () => {
-        "SELECT id, email, role, disabled, created_at, price_group FROM users"
+        "SELECT id, email, role, disabled, created_at, price_group, data_policy FROM users"
     };
 }
 macro_rules! select_keys {
     () => {
         "SELECT id, user_id, name, visible_prefix, hash, created_at, expires_at, revoked_at, \
-         allowed_models FROM api_keys"
+         allowed_models, data_policy FROM api_keys"
     };
 }
 
@@ -49,7 +50,8 @@ impl Store {
             disabled: false,
             created_at: now_millis(),
             price_group: None,
-            data_policy: Default::default(),
+            // The open policy, stored as NULL: the column's default.
+            data_policy: DataPolicy::default(),
         };
         on_pool!(&self.db, pool => {
             // The write comes first in the transaction: SQLite then takes its write lock at once
@@ -91,6 +93,51 @@ impl Store {
                 .await?
                 .rows_affected();
             // The gateway's snapshot carries the group, so it must reload.
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(changed > 0)
+        })
+    }
+
+    /// Replaces the data policy of a user's account. The caller validates it
+    /// ([`DataPolicy::normalized`]). Returns `false` if there is no such user.
+    pub async fn set_user_data_policy(
+        &self,
+        id: UserId,
+        policy: &DataPolicy,
+    ) -> Result<bool, StoreError> {
+        let policy = encode_policy(policy, "users.data_policy")?;
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE users SET data_policy = $2 WHERE id = $1")
+                .bind(id.to_string())
+                .bind(policy.as_deref())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // The gateway routes by the policy in its snapshot, so it must reload.
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(changed > 0)
+        })
+    }
+
+    /// Replaces the data policy of a key, which narrows its account's. The caller validates it
+    /// ([`DataPolicy::normalized`]). Returns `false` if there is no such key.
+    pub async fn set_key_data_policy(
+        &self,
+        id: KeyId,
+        policy: &DataPolicy,
+    ) -> Result<bool, StoreError> {
+        let policy = encode_policy(policy, "api_keys.data_policy")?;
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE api_keys SET data_policy = $2 WHERE id = $1")
+                .bind(id.to_string())
+                .bind(policy.as_deref())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(changed > 0)
@@ -146,12 +193,13 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("cannot encode allowed_models: {e}")))?;
+        let data_policy = encode_policy(&key.data_policy, "api_keys.data_policy")?;
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO api_keys (id, user_id, name, visible_prefix, hash, created_at, \
-                 expires_at, revoked_at, allowed_models) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 expires_at, revoked_at, allowed_models, data_policy) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(key.id.to_string())
             .bind(key.user_id.to_string())
@@ -162,6 +210,7 @@ impl Store {
             .bind(key.expires_at)
             .bind(key.revoked_at)
             .bind(allowed_models.as_deref())
+            .bind(data_policy.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -315,6 +364,29 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{column} `{text}` is not a UUID: {e}")))
 }
 
+/// A policy as stored: NULL for the open policy, so the rows of accounts and keys that never had
+/// one (and every row from before the column existed) read back the same as an open one.
+fn encode_policy(policy: &DataPolicy, column: &str) -> Result<Option<String>, StoreError> {
+    if policy.is_open() {
+        return Ok(None);
+    }
+    serde_json::to_string(policy)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {column}: {e}")))
+}
+
+/// Reads a stored policy back, naming the column and row when the text is not one.
+fn decode_policy(text: Option<&str>, column: &str, id: &str) -> Result<DataPolicy, StoreError> {
+    match text {
+        None => Ok(DataPolicy::default()),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{column} of {id} is not a data policy in JSON: {e}"
+            ))
+        }),
+    }
+}
+
 /// A `users` row as the database returns it; converted to [`User`] after the query so that the
 /// decoding code is shared by both backends.
 #[derive(sqlx::FromRow)]
@@ -325,11 +397,13 @@ struct UserRow {
     disabled: bool,
     created_at: i64,
     price_group: Option<String>,
+    data_policy: Option<String>,
 }
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(row: UserRow) -> Result<User, StoreError> {
+        let data_policy = decode_policy(row.data_policy.as_deref(), "users.data_policy", &row.id)?;
         Ok(User {
             id: parse_id(&row.id, "users.id")?,
             role: Role::parse(&row.role).ok_or_else(|| {
@@ -339,7 +413,7 @@ impl TryFrom<UserRow> for User {
             disabled: row.disabled,
             created_at: row.created_at,
             price_group: row.price_group,
-            data_policy: Default::default(),
+            data_policy,
         })
     }
 }
@@ -355,6 +429,7 @@ struct KeyRow {
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
     allowed_models: Option<String>,
+    data_policy: Option<String>,
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -378,6 +453,8 @@ impl TryFrom<KeyRow> for KeyRecord {
                     row.id
                 ))
             })?;
+        let data_policy =
+            decode_policy(row.data_policy.as_deref(), "api_keys.data_policy", &row.id)?;
         Ok(KeyRecord {
             id: parse_id(&row.id, "api_keys.id")?,
             user_id: parse_id(&row.user_id, "api_keys.user_id")?,
@@ -388,7 +465,39 @@ impl TryFrom<KeyRow> for KeyRecord {
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             allowed_models,
-            data_policy: Default::default(),
+            data_policy,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_policies_are_stored_as_null_and_read_back() {
+        assert_eq!(encode_policy(&DataPolicy::default(), "c").unwrap(), None);
+        assert_eq!(
+            decode_policy(None, "c", "x").unwrap(),
+            DataPolicy::default()
+        );
+        let zdr = DataPolicy {
+            zdr: true,
+            ..DataPolicy::default()
+        };
+        let text = encode_policy(&zdr, "c").unwrap().unwrap();
+        assert_eq!(text, r#"{"zdr":true}"#);
+        assert_eq!(decode_policy(Some(&text), "c", "x").unwrap(), zdr);
+    }
+
+    #[test]
+    fn a_corrupt_policy_names_its_column_and_row() {
+        for text in ["not json", r#"{"zdr":"yes"}"#, r#"{"regions":["EU"]}"#] {
+            let err = decode_policy(Some(text), "api_keys.data_policy", "k-1").unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+            let message = err.to_string();
+            assert!(message.contains("api_keys.data_policy of k-1"), "{message}");
+        }
     }
 }

@@ -26,7 +26,7 @@ pub struct LogFilter {
 const DEFAULT_LIMIT: u32 = 100;
 
 /// Columns bound per row by [`Store::insert_request_logs`].
-const LOG_COLUMNS: usize = 21;
+const LOG_COLUMNS: usize = 23;
 
 /// Rows per INSERT statement. Far below both backends' bind limits today; beyond a few hundred
 /// rows a larger statement saves little and costs more to prepare.
@@ -36,7 +36,8 @@ macro_rules! log_columns {
     () => {
         "id, created_at, user_id, key_id, endpoint, model, provider, upstream_model, stream, \
          prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, usage_source, \
-         cost_nanos, latency_us, ttft_us, status, error_code, client_ip, provider_cost_nanos"
+         cost_nanos, latency_us, ttft_us, status, error_code, client_ip, provider_cost_nanos, \
+         channel, jurisdiction"
     };
 }
 
@@ -84,7 +85,9 @@ impl Store {
                         .push_bind(i64::from(log.status))
                         .push_bind(log.error_code.as_deref())
                         .push_bind(log.client_ip.as_deref())
-                        .push_bind(log.provider_cost.0);
+                        .push_bind(log.provider_cost.0)
+                        .push_bind(log.channel.as_deref())
+                        .push_bind(log.jurisdiction.as_deref());
                 });
                 insert.push(" ON CONFLICT (id) DO NOTHING");
                 insert.build().execute(&mut *tx).await?;
@@ -196,6 +199,8 @@ struct LogRow {
     error_code: Option<String>,
     client_ip: Option<String>,
     provider_cost_nanos: i64,
+    channel: Option<String>,
+    jurisdiction: Option<String>,
 }
 
 impl TryFrom<LogRow> for RequestLog {
@@ -225,8 +230,8 @@ impl TryFrom<LogRow> for RequestLog {
             model: row.model,
             provider: row.provider,
             upstream_model: row.upstream_model,
-            channel: None,
-            jurisdiction: None,
+            channel: row.channel,
+            jurisdiction: row.jurisdiction,
             stream: row.stream,
             prompt_tokens: from_db(row.prompt_tokens, "prompt_tokens")?,
             completion_tokens: from_db(row.completion_tokens, "completion_tokens")?,

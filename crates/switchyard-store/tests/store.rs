@@ -7,6 +7,7 @@
 use std::future::Future;
 use switchyard_core::catalog::{KeyRecord, Role};
 use switchyard_core::log::RequestLog;
+use switchyard_core::routing::DataPolicy;
 use switchyard_core::usage::UsageSource;
 use switchyard_core::{KeyId, Nanos, RequestId, UserId};
 use switchyard_store::test_support::TestDb;
@@ -46,12 +47,15 @@ suite!(
         keys_are_inserted_listed_and_revoked,
         key_conflicts_and_missing_owner,
         allowed_models_round_trip,
+        data_policies_round_trip,
+        setting_a_data_policy_bumps_the_generation,
         generation_counts_access_writes_only,
         concurrent_writers_all_succeed,
         load_access_returns_everything,
         request_logs_batch_insert_and_filters,
         request_log_batches_are_idempotent,
         request_log_values_round_trip_exactly,
+        request_log_routing_columns_round_trip,
         dump_text_shows_what_is_stored_and_nothing_else,
     ],
 );
@@ -280,6 +284,134 @@ async fn allowed_models_round_trip(store: Store) {
         store.insert_key(&key).await.unwrap();
         assert_eq!(store.key_by_id(key.id).await.unwrap(), Some(key));
     }
+}
+
+fn eu_no_training() -> DataPolicy {
+    DataPolicy {
+        jurisdictions: Some(vec!["EU".into(), "US".into()]),
+        no_training: true,
+        ..DataPolicy::default()
+    }
+}
+
+fn every_requirement() -> DataPolicy {
+    DataPolicy {
+        jurisdictions: Some(vec![]),
+        no_training: true,
+        no_retention: true,
+        zdr: true,
+    }
+}
+
+async fn data_policies_round_trip(store: Store) {
+    let ann = store
+        .create_user("ann@example.org", Role::User)
+        .await
+        .unwrap();
+    assert_eq!(ann.data_policy, DataPolicy::default());
+
+    // Keys are stored with their policy; an open one, a narrow one and one that requires all.
+    let cases = [DataPolicy::default(), eu_no_training(), every_requirement()];
+    for (i, data_policy) in cases.into_iter().enumerate() {
+        let key = KeyRecord {
+            data_policy,
+            ..key_for(ann.id, 1_000 + i as i64, i as u8)
+        };
+        store.insert_key(&key).await.unwrap();
+        assert_eq!(store.key_by_id(key.id).await.unwrap(), Some(key));
+    }
+
+    // An account's policy, read back by every way of reading users.
+    assert!(
+        store
+            .set_user_data_policy(ann.id, &eu_no_training())
+            .await
+            .unwrap()
+    );
+    let stored = store.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!(stored.data_policy, eu_no_training());
+    assert_eq!(
+        store.user_by_email("ann@example.org").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(store.list_users().await.unwrap(), vec![stored.clone()]);
+    let access = store.load_access().await.unwrap();
+    assert_eq!(access.users, vec![stored]);
+    assert_eq!(access.keys, store.list_keys(Some(ann.id)).await.unwrap());
+
+    // A key's policy is replaced, then opened again.
+    let key = access.keys[0].clone();
+    assert_eq!(key.data_policy, every_requirement());
+    assert!(
+        store
+            .set_key_data_policy(key.id, &eu_no_training())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.key_by_id(key.id).await.unwrap().unwrap().data_policy,
+        eu_no_training()
+    );
+    assert!(
+        store
+            .set_key_data_policy(key.id, &DataPolicy::default())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.key_by_id(key.id).await.unwrap(),
+        Some(KeyRecord {
+            data_policy: DataPolicy::default(),
+            ..key
+        })
+    );
+    assert!(
+        store
+            .set_user_data_policy(ann.id, &DataPolicy::default())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_id(ann.id).await.unwrap().unwrap().data_policy,
+        DataPolicy::default()
+    );
+
+    // Unknown ids change nothing.
+    assert!(
+        !store
+            .set_user_data_policy(UserId::new(), &eu_no_training())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_key_data_policy(KeyId::new(), &eu_no_training())
+            .await
+            .unwrap()
+    );
+}
+
+async fn setting_a_data_policy_bumps_the_generation(store: Store) {
+    let ann = store
+        .create_user("ann@example.org", Role::User)
+        .await
+        .unwrap();
+    let key = key_for(ann.id, 1_000, 1);
+    store.insert_key(&key).await.unwrap();
+
+    let g0 = store.generation().await.unwrap();
+    store
+        .set_user_data_policy(ann.id, &eu_no_training())
+        .await
+        .unwrap();
+    let g1 = store.generation().await.unwrap();
+    assert!(g1 > g0, "setting an account's policy bumps the generation");
+    store
+        .set_key_data_policy(key.id, &every_requirement())
+        .await
+        .unwrap();
+    let g2 = store.generation().await.unwrap();
+    assert!(g2 > g1, "setting a key's policy bumps the generation");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,6 +653,25 @@ async fn request_log_values_round_trip_exactly(store: Store) {
         .await
         .unwrap();
     assert_eq!(stored[0].prompt_tokens, max);
+}
+
+async fn request_log_routing_columns_round_trip(store: Store) {
+    let routed = RequestLog {
+        channel: Some("eu-west \"primary\"".into()),
+        jurisdiction: Some("DE".into()),
+        ..log_row(1, None, None, "m")
+    };
+    // A request rejected before routing has neither.
+    let unrouted = log_row(2, None, None, "m");
+    let channel_only = RequestLog {
+        channel: Some("demo".into()),
+        ..log_row(3, None, None, "m")
+    };
+    let rows = vec![routed, unrouted, channel_only];
+    store.insert_request_logs(&rows).await.unwrap();
+    let mut stored = store.list_request_logs(&filter()).await.unwrap();
+    stored.reverse();
+    assert_eq!(stored, rows);
 }
 
 // ---------------------------------------------------------------------------------------------
