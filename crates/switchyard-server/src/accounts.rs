@@ -2,6 +2,7 @@
 //! two can never disagree on validation or on how a key is made.
 
 use switchyard_core::catalog::{KeyRecord, Role, UnixMillis, User};
+use switchyard_core::routing::DataPolicy;
 use switchyard_core::{KeyId, Nanos, Secret, UserId, key};
 use switchyard_store::{Store, StoreError};
 
@@ -32,6 +33,8 @@ pub struct NewKey {
     pub name: String,
     pub expires_at: Option<UnixMillis>,
     pub allowed_models: Option<Vec<String>>,
+    /// Where the key's prompts may be processed, on top of its account's policy.
+    pub data_policy: DataPolicy,
 }
 
 /// A created key: its record and the secret, which exists only here and is shown once.
@@ -45,6 +48,9 @@ pub struct CreatedKey {
 pub enum AccountsError {
     #[error("{0}")]
     Invalid(String),
+    /// Like `Invalid`, about one field of the input, which `param` names (`data_policy.zdr`).
+    #[error("{message}")]
+    InvalidParam { param: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -119,6 +125,7 @@ pub async fn create_key(
             "`allowed_models` must not contain empty names".into(),
         ));
     }
+    let data_policy = checked_policy(new.data_policy, "data_policy.")?;
     let generated = key::generate();
     let record = KeyRecord {
         id: KeyId::new(),
@@ -133,12 +140,58 @@ pub async fn create_key(
         created_at: now,
         expires_at: new.expires_at,
         revoked_at: None,
-        data_policy: Default::default(),
         allowed_models: new.allowed_models,
+        data_policy,
     };
     store.insert_key(&record).await?;
     Ok(CreatedKey {
         record,
         secret: generated.secret,
     })
+}
+
+/// Replaces an account's data policy; returns the policy as stored, or `None` if there is no
+/// such user. Keys of the account keep their own policies, which narrow this one.
+pub async fn set_user_data_policy(
+    store: &Store,
+    user: UserId,
+    policy: DataPolicy,
+) -> Result<Option<DataPolicy>, AccountsError> {
+    let policy = checked_policy(policy, "")?;
+    let found = store.set_user_data_policy(user, &policy).await?;
+    Ok(found.then_some(policy))
+}
+
+/// Replaces a key's data policy; returns the policy as stored, or `None` if there is no such
+/// key.
+pub async fn set_key_data_policy(
+    store: &Store,
+    key: KeyId,
+    policy: DataPolicy,
+) -> Result<Option<DataPolicy>, AccountsError> {
+    let policy = checked_policy(policy, "")?;
+    let found = store.set_key_data_policy(key, &policy).await?;
+    Ok(found.then_some(policy))
+}
+
+/// Normalises a policy given as input; `prefix` is where it sits in the input (`data_policy.`
+/// inside a new key, empty when it is the whole input), so errors name the field as the caller
+/// wrote it.
+fn checked_policy(policy: DataPolicy, prefix: &str) -> Result<DataPolicy, AccountsError> {
+    let param = format!("{prefix}jurisdictions");
+    // An empty list admits no provider at all, so every request would fail: surely a mistake.
+    if policy.jurisdictions.as_ref().is_some_and(Vec::is_empty) {
+        return Err(AccountsError::InvalidParam {
+            message: format!(
+                "`{param}` must name at least one jurisdiction; leave it out to allow any"
+            ),
+            param,
+        });
+    }
+    policy
+        .normalized()
+        .map_err(|e| AccountsError::InvalidParam {
+            message: format!("`{param}`: {e}"),
+            param,
+        })
 }

@@ -2,12 +2,13 @@
 //! stdout and diagnostics on stderr, so operators can script them.
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use switchyard::app;
 use switchyard::config::{self, Config, Sources};
 use switchyard_core::catalog::Role;
 use switchyard_core::ledger::AccountId;
+use switchyard_core::routing::DataPolicy;
 use switchyard_core::{KeyId, Nanos};
 use switchyard_gateway::pipeline_now_millis;
 use switchyard_server::accounts::{self, NewKey};
@@ -97,6 +98,44 @@ enum UserCommand {
     },
     /// List users as tab-separated id, email, role.
     List,
+    /// Replace an account's data policy with the one the flags describe (none: the open
+    /// policy); prints the stored policy as JSON. Its keys' policies still narrow it.
+    Policy {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+/// A data policy on the command line: where prompts may be processed and by whom.
+#[derive(Args)]
+struct PolicyArgs {
+    /// Comma-separated jurisdictions prompts may be processed in: ISO 3166 country codes, or
+    /// EU for its member states (default: any).
+    #[arg(long, value_delimiter = ',')]
+    jurisdictions: Option<Vec<String>>,
+    /// Only providers that declare they do not train on prompts.
+    #[arg(long)]
+    no_training: bool,
+    /// Only providers that declare they do not retain prompts.
+    #[arg(long)]
+    no_retention: bool,
+    /// Only providers under a zero-data-retention agreement.
+    #[arg(long)]
+    zdr: bool,
+}
+
+impl From<PolicyArgs> for DataPolicy {
+    fn from(args: PolicyArgs) -> DataPolicy {
+        DataPolicy {
+            jurisdictions: args.jurisdictions,
+            no_training: args.no_training,
+            no_retention: args.no_retention,
+            zdr: args.zdr,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -114,6 +153,9 @@ enum KeyCommand {
         /// Comma-separated model names the key may use (default: all).
         #[arg(long, value_delimiter = ',')]
         models: Option<Vec<String>>,
+        /// The key's data policy, which narrows its account's.
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Revoke a key by id; effective on running servers within their refresh interval.
     Revoke { id: String },
@@ -272,6 +314,19 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}", user.id, user.email, user.role.as_str());
             }
         }
+        UserCommand::Policy { user, policy } => {
+            let owner = user_by_email(&store, &user).await?;
+            let Some(stored) =
+                accounts::set_user_data_policy(&store, owner.id, policy.into()).await?
+            else {
+                bail!("there is no user with email `{user}`");
+            };
+            println!("{}", serde_json::to_string(&stored)?);
+            eprintln!(
+                "set the data policy of {} (running servers pick it up within their refresh interval)",
+                owner.email
+            );
+        }
     }
     Ok(())
 }
@@ -377,6 +432,7 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
             name,
             expires_days,
             models,
+            policy,
         } => {
             let owner = user_by_email(&store, &user).await?;
             let secret = switchyard::secret::load_or_create(
@@ -389,6 +445,7 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
                 name,
                 expires_at: expires_days.map(|d| now + i64::from(d) * 86_400_000),
                 allowed_models: models,
+                data_policy: policy.into(),
             };
             let created = accounts::create_key(&store, &secret, new, now).await?;
             println!("{}", created.secret.expose());

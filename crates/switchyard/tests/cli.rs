@@ -312,6 +312,79 @@ async fn operator_verbs_print_machine_readable_results() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no user with email"));
     assert!(output.stdout.is_empty());
+    // Data policies: the account's is printed as stored, normalised; a key gets its own.
+    let policy = cli(
+        &dir,
+        &[
+            "user",
+            "policy",
+            "--user",
+            "ops@example.com",
+            "--jurisdictions",
+            "eu,us",
+            "--no-training",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&policy).unwrap(),
+        json!({"jurisdictions": ["EU", "US"], "no_training": true})
+    );
+    cli(
+        &dir,
+        &[
+            "key",
+            "create",
+            "--user",
+            "ops@example.com",
+            "--name",
+            "strict",
+            "--jurisdictions",
+            "DE",
+            "--no-retention",
+            "--zdr",
+        ],
+    );
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.join("switchyard-data/switchyard.db").display()
+    ))
+    .await
+    .unwrap();
+    let ops = store
+        .user_by_email("ops@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ops.data_policy.jurisdictions,
+        Some(vec!["EU".into(), "US".into()])
+    );
+    let strict = store.list_keys(Some(ops.id)).await.unwrap().remove(0);
+    assert_eq!(strict.name, "strict");
+    assert_eq!(strict.data_policy.jurisdictions, Some(vec!["DE".into()]));
+    assert!(strict.data_policy.no_retention && strict.data_policy.zdr);
+    assert!(!strict.data_policy.no_training);
+    store.close().await;
+    // No flags: the open policy again.
+    assert_eq!(
+        cli(&dir, &["user", "policy", "--user", "ops@example.com"]).trim(),
+        "{}"
+    );
+    let output = Command::new(BIN)
+        .args([
+            "user",
+            "policy",
+            "--user",
+            "ops@example.com",
+            "--jurisdictions",
+            "Europe",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`Europe` is not a jurisdiction"));
+
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[[providers]]\nname = \"x\"\nkind = \"openai\"\n").unwrap();
     let output = Command::new(BIN)

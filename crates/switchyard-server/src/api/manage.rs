@@ -1,5 +1,6 @@
 //! `/api`: the management API. Authenticated by an API key: an admin's key manages everyone,
-//! any other key manages only its own user's keys. Changes to keys take effect on this node at
+//! any other key manages only its own user's keys (their data policies included; an account's
+//! own data policy is the admin's to set, since its keys can only narrow it). Changes to keys take effect on this node at
 //! once (the snapshot is reloaded before answering) and on other nodes at their next refresh.
 
 use super::{Reply, credentials};
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use switchyard_core::catalog::{KeyRecord, Role, User};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::pricing::PriceGroups;
+use switchyard_core::routing::DataPolicy;
 use switchyard_core::{KeyId, UserId};
 use switchyard_gateway::snapshot::Caller;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
@@ -68,6 +70,9 @@ pub(super) fn accounts_error(e: AccountsError) -> Reply {
         AccountsError::Invalid(message) => {
             Reply::from(ApiError::new(ErrorCode::InvalidRequest, message))
         }
+        AccountsError::InvalidParam { param, message } => {
+            Reply::from(ApiError::new(ErrorCode::InvalidRequest, message).with_param(param))
+        }
         AccountsError::Store(e) => store_error(e),
     }
 }
@@ -78,7 +83,10 @@ fn user_json(user: &User, groups: &PriceGroups) -> Value {
         .price_group
         .as_deref()
         .unwrap_or(groups.default_group());
-    json!({"id": user.id, "email": user.email, "role": user.role, "disabled": user.disabled, "created_at": user.created_at / 1000, "group": group})
+    json!({
+        "id": user.id, "email": user.email, "role": user.role, "disabled": user.disabled,
+        "created_at": user.created_at / 1000, "group": group, "data_policy": user.data_policy,
+    })
 }
 
 /// Checks a price group name against the configured groups; 400 naming them if unknown.
@@ -103,6 +111,7 @@ fn key_json(key: &KeyRecord) -> Value {
         "expires_at": key.expires_at.map(|t| t / 1000),
         "revoked_at": key.revoked_at.map(|t| t / 1000),
         "allowed_models": key.allowed_models,
+        "data_policy": key.data_policy,
     })
 }
 
@@ -212,6 +221,42 @@ pub async fn set_group(
     Ok(Json(user_json(&user, catalog.price_groups())))
 }
 
+/// `PUT /api/users/{id}/data_policy` (admins): replaces an account's data policy. Its keys'
+/// policies still narrow it. Effective on this node before the answer (the snapshot is
+/// reloaded), on other nodes at their next refresh.
+pub async fn set_user_data_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    require_admin(&caller)?;
+    let policy: DataPolicy = json_body(&body)?;
+    let not_found = || {
+        Reply::from(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("There is no user `{id}`."),
+        ))
+    };
+    let user_id: UserId = id.parse().map_err(|_| not_found())?;
+    let store = state.gateway.store();
+    accounts::set_user_data_policy(store, user_id, policy)
+        .await
+        .map_err(accounts_error)?
+        .ok_or_else(not_found)?;
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let user = store
+        .user_by_id(user_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    Ok(Json(user_json(
+        &user,
+        state.gateway.catalog().price_groups(),
+    )))
+}
+
 pub async fn list_users(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -243,6 +288,9 @@ pub struct CreateKey {
     expires_at: Option<i64>,
     #[serde(default)]
     allowed_models: Option<Vec<String>>,
+    /// Where the key's prompts may be processed; omitted: no restriction beyond the account's.
+    #[serde(default)]
+    data_policy: Option<DataPolicy>,
 }
 
 pub async fn create_key(
@@ -261,6 +309,7 @@ pub async fn create_key(
         name: input.name.unwrap_or_default(),
         expires_at: input.expires_at.map(|s| s.saturating_mul(1000)),
         allowed_models: input.allowed_models,
+        data_policy: input.data_policy.unwrap_or_default(),
     };
     let created = accounts::create_key(
         state.gateway.store(),
@@ -367,4 +416,29 @@ pub async fn revoke_key(
         .map_err(store_error)?
         .unwrap_or(key);
     Ok(Json(key_json(&key)))
+}
+
+/// `PUT /api/keys/{id}/data_policy` (the key's owner or an admin): replaces the key's data
+/// policy, which narrows its account's. Effective on this node before the answer.
+pub async fn set_key_data_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Reply> {
+    let caller = authenticate(&state, &headers)?;
+    let key = owned_key(&state, &caller, &id).await?;
+    let policy: DataPolicy = json_body(&body)?;
+    let Some(data_policy) = accounts::set_key_data_policy(state.gateway.store(), key.id, policy)
+        .await
+        .map_err(accounts_error)?
+    else {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("There is no key `{id}`."),
+        )
+        .into());
+    };
+    state.gateway.reload_access().await.map_err(store_error)?;
+    Ok(Json(key_json(&KeyRecord { data_policy, ..key })))
 }

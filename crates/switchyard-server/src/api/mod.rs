@@ -40,6 +40,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/keys/{id}/revoke", post(manage::revoke_key))
         .route(
+            "/api/keys/{id}/data_policy",
+            put(manage::set_key_data_policy),
+        )
+        .route(
+            "/api/users/{id}/data_policy",
+            put(manage::set_user_data_policy),
+        )
+        .route(
             "/api/keys/{id}/limits",
             get(limits::get_key_limits).put(limits::put_key_limits),
         )
