@@ -418,6 +418,10 @@ fn uuid_like() -> String {
 /// defaults below).
 async fn launch(db_url: &str, data_dir: &std::path::Path, extra: &str) -> (MockUpstream, Running) {
     let mock = MockUpstream::spawn().await;
+    // `extra` may declare providers of its own at the mock (`base_url = "__MOCK__"`).
+    let extra = extra
+        .replace("__MOCK_GEMINI__", &mock.gemini_base_url())
+        .replace("__MOCK__", &mock.base_url());
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db_url}\"\ndata_dir = \"{}\"\n{extra}\n",
         data_dir.display()
