@@ -223,15 +223,15 @@ impl Gateway {
             fields.write_with(&[("max_tokens", "1")])
         };
         let request = translate::decode_request(Endpoint::Messages, &body)?;
+        // The model must resolve as it would for `/v1/messages` (aliases, prefixes, the data
+        // policy), so a count never succeeds for a request that would be refused.
         let catalog = self.catalog.load_full();
-        let route = catalog.route(&request.model).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ModelNotFound,
-                format!("The model `{}` does not exist.", request.model),
-            )
-            .with_param("model")
-        })?;
-        policy::model_allowed(&caller.key, &route.model)?;
+        let wanted = Wanted {
+            kind: Some(ModelKind::Chat),
+            path: "messages",
+            ..Wanted::default()
+        };
+        routing::resolve(&catalog, &caller, &request.model, &wanted)?;
         Ok(meter::estimate_neutral(&request))
     }
 

@@ -104,16 +104,19 @@ fn the_shipped_example_loads() {
         ("OPENAI_API_KEY", "sk-x"),
         ("ANTHROPIC_API_KEY", "sk-ant-x"),
         ("GEMINI_API_KEY", "g-x"),
+        ("OPENROUTER_API_KEY", "or-x"),
     ];
     let config = load(&sources(Some(example), &keys)).unwrap();
-    assert_eq!(config.providers.len(), 5);
+    assert_eq!(config.providers.len(), 6);
+    assert_eq!(config.models[0].channels.len(), 2);
+    assert_eq!(config.models[0].aliases, ["fast"]);
     assert_eq!(config.models.len(), 6);
     assert_eq!(config.models[0].prices.cached_input, Nanos(75_000_000));
     assert_eq!(
-        config.providers[2].base_url, "https://api.anthropic.com/v1",
+        config.providers[3].base_url, "https://api.anthropic.com/v1",
         "a documented default"
     );
-    assert_eq!(config.providers[3].kind, ProviderKind::Gemini);
+    assert_eq!(config.providers[4].kind, ProviderKind::Gemini);
     assert_eq!(
         config.models[4].channels[0].upstream_model,
         "meta-llama/Llama-3.1-8B-Instruct"
@@ -314,4 +317,110 @@ fn errors_name_the_key_and_the_problem() {
     assert!(e.contains("base_url is required"), "{e}");
     let e = error("listen = ", &[]);
     assert!(e.contains("test.toml"), "{e}");
+}
+
+const CHANNELS: &str = r#"
+[routing]
+max_attempts = 4
+eject_ms = 2000
+
+[[providers]]
+name = "a"
+kind = "demo"
+jurisdiction = "us"
+trains_on_prompts = false
+
+[[providers]]
+name = "b"
+kind = "demo"
+jurisdiction = "DE"
+zdr = true
+
+[[models]]
+name = "m"
+aliases = ["fast"]
+upstream_model = "m-up"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 2
+[[models.channels]]
+provider = "a"
+weight = 3
+[[models.channels]]
+provider = "a"
+upstream_model = "m-other"
+priority = -1
+input_usd_per_mtok = 0.5
+[[models.channels]]
+name = "eu"
+provider = "b"
+"#;
+
+#[test]
+fn channels_aliases_and_routing_settings() {
+    let config = load(&sources(Some(CHANNELS), &[])).unwrap();
+    assert_eq!(config.routing.max_attempts, 4);
+    assert_eq!(config.routing.eject_base, Duration::from_secs(2));
+    assert_eq!(config.routing.failure_threshold, 5, "the default");
+    let a = &config.providers[0];
+    assert_eq!(a.jurisdiction, "US");
+    assert_eq!(a.data.trains_on_prompts, Some(false));
+    assert_eq!(a.data.retains_prompts, None, "undeclared");
+    let b = &config.providers[1];
+    assert!(b.data.zdr);
+    assert_eq!(b.data.retains_prompts, Some(false), "zdr retains nothing");
+    let m = &config.models[0];
+    assert_eq!(m.aliases, ["fast"]);
+    let names: Vec<&str> = m.channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "a-2", "eu"]);
+    assert_eq!(m.channels[0].upstream_model, "m-up");
+    assert_eq!(m.channels[0].weight, 3);
+    assert_eq!(m.channels[0].prices, None);
+    let cheaper = m.channels[1].prices.unwrap();
+    assert_eq!(cheaper.input, Nanos(500_000_000));
+    assert_eq!(cheaper.cached_input, Nanos(500_000_000));
+    assert_eq!(
+        cheaper.output,
+        Nanos(2_000_000_000),
+        "the model's output price"
+    );
+    assert_eq!(m.channels[1].priority, -1);
+}
+
+#[test]
+fn channel_and_routing_errors_name_the_key() {
+    let bad = |from: &str, to: &str| error(&CHANNELS.replace(from, to), &[]);
+    let e = bad("jurisdiction = \"DE\"", "jurisdiction = \"Germany\"");
+    assert!(
+        e.contains("providers[1] (`b`).jurisdiction") && e.contains("Germany"),
+        "{e}"
+    );
+    let e = bad("zdr = true", "zdr = true\nretains_prompts = true");
+    assert!(e.contains("contradicts"), "{e}");
+    let e = bad("weight = 3", "weight = 0");
+    assert!(e.contains("models[0] (`m`).channels[0].weight"), "{e}");
+    let e = bad("name = \"eu\"", "name = \"a\"");
+    assert!(e.contains("already has a channel named `a`"), "{e}");
+    let e = bad("provider = \"b\"", "provider = \"zz\"");
+    assert!(
+        e.contains("channels[2].provider") && e.contains("zz"),
+        "{e}"
+    );
+    let e = bad("aliases = [\"fast\"]", "aliases = [\"m\"]");
+    assert!(e.contains("already used"), "{e}");
+    let e = bad("aliases = [\"fast\"]", "provider = \"a\"");
+    assert!(e.contains("not both"), "{e}");
+    let e = bad("max_attempts = 4", "max_attempts = 0");
+    assert!(e.contains("routing.max_attempts"), "{e}");
+    let e = bad(
+        "eject_ms = 2000",
+        "eject_ms = 2000\nretry_budget_percent = 150",
+    );
+    assert!(e.contains("retry_budget_percent"), "{e}");
+    let e = bad("weight = 3", "weight = 3\nbogus = 1");
+    assert!(e.contains("bogus"), "{e}");
+    let e = error(
+        "[[providers]]\nname=\"d\"\nkind=\"demo\"\n[[models]]\nname=\"x\"\ninput_usd_per_mtok=1\noutput_usd_per_mtok=1\n",
+        &[],
+    );
+    assert!(e.contains("no provider"), "{e}");
 }
