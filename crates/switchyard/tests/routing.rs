@@ -23,6 +23,7 @@ on_both_stores!(
     an_ejected_channel_is_probed_and_restored,
     a_flaky_upstream_gets_bounded_retries_and_each_success_is_charged_once,
     a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided,
+    a_client_that_leaves_cancels_the_upstream_request_at_once,
     a_jurisdiction_policy_never_reaches_another_jurisdiction,
     the_faster_channel_gets_most_of_the_traffic,
     preferences_aliases_prefixes_and_fallback_models,
@@ -347,6 +348,42 @@ async fn a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided(backen
     );
     assert_eq!(balance(&app, user).await, before, "the hold was voided");
     println!("hung upstream ({backend:?}): 504 after {elapsed:?} (deadline 2 s)");
+    app.shutdown().await;
+}
+
+/// A client that disconnects while the upstream has not answered: the gateway drops the
+/// upstream request at once (the mock sees its request go away), and logs a 499.
+async fn a_client_that_leaves_cancels_the_upstream_request_at_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, ROUTED).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let sent = client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&app.admin_key)
+        .json(&chat("hung", "anyone?"))
+        .send();
+    let waiting = async {
+        // The request reaches the mock and waits there.
+        while app.mock.awaiting_head() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let (result, ()) = tokio::join!(sent, waiting);
+    assert!(result.is_err(), "the client gave up");
+    let gone = Instant::now();
+    while app.mock.awaiting_head() > 0 {
+        assert!(
+            gone.elapsed() < Duration::from_millis(500),
+            "the upstream request outlived its client"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "cancellation ({backend:?}): upstream request dropped {:?} after the client left",
+        gone.elapsed()
+    );
     app.shutdown().await;
 }
 

@@ -247,6 +247,17 @@ impl MockUpstream {
         usize::try_from(self.shared.models.count(model)).unwrap_or(usize::MAX)
     }
 
+    /// Requests whose response head has not been sent yet. A `fault-hang` request leaves this
+    /// count only when its client (the gateway) drops the request: the test of cancellation.
+    pub fn awaiting_head(&self) -> usize {
+        usize::try_from(
+            self.shared
+                .awaiting_head
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .unwrap_or(usize::MAX)
+    }
+
     /// Switches an outage of `model` on or off: while on, every request naming exactly that
     /// model answers at once with `fault-500`'s error, in its dialect's shape.
     pub fn set_outage(&self, model: &str, on: bool) {

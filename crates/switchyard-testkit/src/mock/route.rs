@@ -45,7 +45,22 @@ pub(crate) struct Ctx<'a> {
     pub(crate) turn: Turn,
 }
 
+/// Counts a request in [`Shared::awaiting_head`] until it is answered or dropped.
+struct AwaitingHead<'a>(&'a Shared);
+
+impl Drop for AwaitingHead<'_> {
+    fn drop(&mut self) {
+        self.0
+            .awaiting_head
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> Response {
+    shared
+        .awaiting_head
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _awaiting = AwaitingHead(shared);
     let started = Instant::now();
     let (parts, incoming) = request.into_parts();
     let bytes = match incoming.collect().await {

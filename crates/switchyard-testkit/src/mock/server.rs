@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     pub(crate) models: Models,
     /// Numbers requests from 1; ids derived from it are deterministic for sequential tests.
     seq: AtomicU64,
+    /// Requests being handled whose response head is not out yet (a `fault-hang` request stays
+    /// here until its client goes away).
+    pub(crate) awaiting_head: AtomicU64,
 }
 
 impl Shared {
@@ -36,6 +39,7 @@ impl Shared {
         Self {
             recorder: Recorder::new(options.record),
             models: Models::default(),
+            awaiting_head: AtomicU64::new(0),
             options,
             seq: AtomicU64::new(0),
         }
