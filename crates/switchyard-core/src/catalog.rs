@@ -168,3 +168,29 @@ impl Model {
         channel.prices.unwrap_or(self.prices)
     }
 }
+
+/// An operator's override of one configured channel, set through the management API and kept
+/// in the store: `None` keeps the configured weight or priority; a disabled channel serves
+/// nothing until it is enabled again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelSetting {
+    /// The model's configured name (not an alias).
+    pub model: String,
+    pub channel: String,
+    pub weight: Option<u32>,
+    pub priority: Option<i32>,
+    pub enabled: bool,
+}
+
+impl ChannelSetting {
+    /// The setting that changes nothing.
+    pub fn unchanged(model: &str, channel: &str) -> ChannelSetting {
+        ChannelSetting {
+            model: model.to_owned(),
+            channel: channel.to_owned(),
+            weight: None,
+            priority: None,
+            enabled: true,
+        }
+    }
+}

@@ -23,7 +23,8 @@ pub struct Access {
     pub keys: Vec<KeyRecord>,
 }
 
-const BUMP_GENERATION: &str = "UPDATE access_generation SET value = value + 1 WHERE id = 1";
+pub(crate) const BUMP_GENERATION: &str =
+    "UPDATE access_generation SET value = value + 1 WHERE id = 1";
 
 /// The column lists of [`UserRow`] and [`KeyRow`], as macros so `concat!` can build whole
 /// queries as `'static` text at compile time.

@@ -23,6 +23,7 @@ macro_rules! on_pool {
 }
 
 mod access;
+mod channels;
 mod codes;
 mod connect;
 mod dump;
