@@ -400,45 +400,31 @@ impl Attempts {
             }
             start = end;
         }
-        // Every channel was tried: a healthy one again (the best group that has one).
-        let healthy: Vec<usize> = (0..cands.len())
-            .filter(|&i| allowed(i) && admits[i] == Admit::Yes)
-            .collect();
-        if let Some(&best) = healthy.first() {
-            let pool: Vec<usize> = healthy
-                .into_iter()
-                .filter(|&i| cands[i].group == cands[best].group)
-                .collect();
-            if let Some(i) = select::choose(cands, &pool, targets.sort) {
-                return Ok(Pick {
-                    candidate: i,
-                    probe: false,
-                });
-            }
-        }
-        // Nothing healthy at all: on the first attempt, an ejected channel rather than none.
-        if self.made == 0 {
-            let ejected: Vec<usize> = (0..cands.len())
-                .filter(|&i| admits[i] == Admit::Ejected)
-                .collect();
-            if let Some(&best) = ejected.first() {
-                let pool: Vec<usize> = ejected
-                    .into_iter()
-                    .filter(|&i| cands[i].group == cands[best].group)
-                    .collect();
-                if let Some(i) = select::choose(cands, &pool, targets.sort) {
-                    return Ok(Pick {
-                        candidate: i,
-                        probe: false,
-                    });
-                }
-            }
+        // Every channel was tried: a healthy one again. Nothing healthy at all: on the first
+        // attempt, an ejected channel rather than none.
+        let again = best_of(targets, |i| allowed(i) && admits[i] == Admit::Yes);
+        let pinch = || best_of(targets, |i| admits[i] == Admit::Ejected);
+        if let Some(i) = again.or_else(|| if self.made == 0 { pinch() } else { None }) {
+            return Ok(Pick {
+                candidate: i,
+                probe: false,
+            });
         }
         Err(match cooling_until {
             Some(until) if self.made == 0 => Exhausted::Cooling(until),
             _ => Exhausted::Tried,
         })
     }
+}
+
+/// The choice among the candidates `eligible` keeps, in the best group that has any.
+fn best_of(targets: &Targets, eligible: impl Fn(usize) -> bool) -> Option<usize> {
+    let cands = &targets.candidates;
+    let first = (0..cands.len()).find(|&i| eligible(i))?;
+    let pool: Vec<usize> = (first..cands.len())
+        .filter(|&i| cands[i].group == cands[first].group && eligible(i))
+        .collect();
+    select::choose(cands, &pool, targets.sort)
 }
 
 #[cfg(test)]
