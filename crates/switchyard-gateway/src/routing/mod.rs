@@ -175,6 +175,18 @@ pub fn resolve(
             )
             .with_param(if position == 0 { "model" } else { "models" })
         })?;
+        if let Some(provider) = pinned
+            && !route.channels.iter().any(|c| c.channel.provider == provider)
+        {
+            return Err(ApiError::new(
+                ErrorCode::ModelNotFound,
+                format!(
+                    "The provider `{provider}` does not serve the model `{}`.",
+                    route.model.name
+                ),
+            )
+            .with_param(if position == 0 { "model" } else { "models" }));
+        }
         if let Some(kind) = wanted.kind
             && route.model.kind != kind
         {

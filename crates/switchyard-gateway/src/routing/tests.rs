@@ -183,6 +183,10 @@ fn a_provider_prefix_pins_the_provider() {
     assert_eq!(names(&t), ["de"]);
     let err = resolve(&catalog, &open, "nope/m", &wanted()).unwrap_err();
     assert_eq!(err.code, ErrorCode::ModelNotFound);
+    // A real provider that does not serve the model: not found, not a policy matter.
+    let err = resolve(&catalog, &open, "us/cn-only", &wanted()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::ModelNotFound);
+    assert!(err.message.contains("`us` does not serve"), "{}", err.message);
 }
 
 #[test]
