@@ -104,6 +104,7 @@ impl Gateway {
             config,
         };
         gateway.reload_access().await?;
+        gateway.reload_channels().await?;
         gateway.reload_limits().await?;
         gateway.money.refresh(&gateway.store, true).await?;
         Ok(gateway)
@@ -149,15 +150,38 @@ impl Gateway {
         Ok(())
     }
 
-    /// Reloads the index when the store's generation moved (a change made by the CLI or another
-    /// replica). Returns whether it reloaded.
+    /// Reloads the index and the channel overrides when the store's generation moved (a change
+    /// made by the CLI or another replica). Returns whether it reloaded.
     pub async fn refresh_if_changed(&self) -> Result<bool, StoreError> {
         let generation = self.store.generation().await?;
-        if generation == self.access.load().generation {
-            return Ok(false);
+        let mut reloaded = false;
+        if generation != self.access.load().generation {
+            self.reload_access().await?;
+            reloaded = true;
         }
-        self.reload_access().await?;
-        Ok(true)
+        if generation != self.catalog.load().settings_generation() {
+            self.reload_channels().await?;
+            reloaded = true;
+        }
+        Ok(reloaded)
+    }
+
+    /// Applies the operator's channel overrides from the store to the configured catalogue and
+    /// swaps the result in. Channels keep their health and connections across the swap.
+    pub async fn reload_channels(&self) -> Result<(), StoreError> {
+        // As in `reload_access`, the generation is read first, so the settings are at least as
+        // new as it. Of two reloads racing, the one that read the older generation must not
+        // overwrite the other's newer catalogue.
+        let generation = self.store.generation().await?;
+        let settings = self.store.channel_settings().await?;
+        self.catalog.rcu(|current| {
+            if current.settings_generation() > generation {
+                current.clone()
+            } else {
+                Arc::new(current.with_settings(settings.clone(), generation))
+            }
+        });
+        Ok(())
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {
