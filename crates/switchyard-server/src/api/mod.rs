@@ -1,6 +1,7 @@
 //! The router: which path goes to which handler, and the layers every request passes.
 
 mod billing;
+mod channels;
 mod inference;
 mod invoices;
 mod limits;
@@ -14,7 +15,7 @@ use crate::request_id;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use http::HeaderMap;
 use switchyard_core::error::ErrorCode;
 use switchyard_gateway::ApiError;
@@ -76,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/users/{id}/overdraft", put(billing::overdraft))
         .route("/api/admin/revenue", get(billing::revenue))
         .route("/api/admin/margin", get(margin::margin))
+        .route("/api/channels", get(channels::list))
+        .route("/api/channels/{model}/{channel}", patch(channels::patch))
         .route("/api/admin/users/{id}/group", put(manage::set_group))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

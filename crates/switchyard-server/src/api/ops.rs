@@ -33,11 +33,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition: the process's recorder, then this node's channel gauges.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    super::channels::render_gauges(
+        &state.gateway.catalog(),
+        switchyard_gateway::pipeline_now_millis(),
+        &mut text,
+    );
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }
