@@ -298,7 +298,7 @@ async fn a_flaky_upstream_gets_bounded_retries_and_each_success_is_charged_once(
                 "{id}: {amounts:?}"
             );
         }
-        charged = charged + row.cost;
+        charged += row.cost;
     }
     assert_eq!(before - balance(&app, user).await, charged);
     assert_eq!(

@@ -176,7 +176,10 @@ pub fn resolve(
             .with_param(if position == 0 { "model" } else { "models" })
         })?;
         if let Some(provider) = pinned
-            && !route.channels.iter().any(|c| c.channel.provider == provider)
+            && !route
+                .channels
+                .iter()
+                .any(|c| c.channel.provider == provider)
         {
             return Err(ApiError::new(
                 ErrorCode::ModelNotFound,
@@ -220,12 +223,11 @@ pub fn resolve(
             }
             permitted_by_policy += 1;
             let rank = prefs.and_then(|p| p.rank(provider)).unwrap_or(usize::MAX);
-            if let Some(p) = prefs {
-                if !p.permits(provider)
-                    || !p.allow_fallbacks && !p.order.is_empty() && rank == usize::MAX
-                {
-                    continue;
-                }
+            if let Some(p) = prefs
+                && (!p.permits(provider)
+                    || !p.allow_fallbacks && !p.order.is_empty() && rank == usize::MAX)
+            {
+                continue;
             }
             let priority = match prefs.and_then(|p| p.sort) {
                 Some(_) => 0,
