@@ -186,7 +186,11 @@ fn a_provider_prefix_pins_the_provider() {
     // A real provider that does not serve the model: not found, not a policy matter.
     let err = resolve(&catalog, &open, "us/cn-only", &wanted()).unwrap_err();
     assert_eq!(err.code, ErrorCode::ModelNotFound);
-    assert!(err.message.contains("`us` does not serve"), "{}", err.message);
+    assert!(
+        err.message.contains("`us` does not serve"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
