@@ -145,6 +145,10 @@ pub struct Channel {
     pub priority: i32,
     /// What the provider charges through this channel, when it differs from the model's.
     pub prices: Option<Prices>,
+    /// Deadlines of this channel when they differ from its provider's (the connect deadline
+    /// belongs to the provider's connection pool).
+    pub first_byte_timeout: Option<Duration>,
+    pub total_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]

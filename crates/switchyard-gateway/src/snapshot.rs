@@ -433,6 +433,8 @@ mod tests {
                     weight,
                     priority,
                     prices: None,
+                    first_byte_timeout: None,
+                    total_timeout: None,
                 })
                 .collect(),
             kind: ModelKind::Chat,

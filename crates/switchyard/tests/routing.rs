@@ -24,6 +24,7 @@ on_both_stores!(
     a_flaky_upstream_gets_bounded_retries_and_each_success_is_charged_once,
     a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided,
     a_client_that_leaves_cancels_the_upstream_request_at_once,
+    a_channel_past_its_own_first_byte_deadline_falls_back,
     a_jurisdiction_policy_never_reaches_another_jurisdiction,
     the_faster_channel_gets_most_of_the_traffic,
     preferences_aliases_prefixes_and_fallback_models,
@@ -117,6 +118,21 @@ output_usd_per_mtok = 1
 [[models.channels]]
 provider = "mock-de"
 upstream_model = "gpt-world-de"
+priority = -1
+
+[[models]]
+name = "impatient"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 2
+[[models.channels]]
+name = "slow-head"
+provider = "mock-us"
+upstream_model = "fault-slow-first-byte"
+first_byte_timeout_ms = 300
+[[models.channels]]
+name = "backup"
+provider = "mock-us"
+upstream_model = "gpt-backup"
 priority = -1
 
 [[models]]
@@ -348,6 +364,29 @@ async fn a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided(backen
     );
     assert_eq!(balance(&app, user).await, before, "the hold was voided");
     println!("hung upstream ({backend:?}): 504 after {elapsed:?} (deadline 2 s)");
+    app.shutdown().await;
+}
+
+/// A channel's own first-byte deadline (300 ms, its provider's is 30 s): past it, the next
+/// priority answers, well before the slow upstream would have (2 s).
+async fn a_channel_past_its_own_first_byte_deadline_falls_back(backend: Backend) {
+    let app = TestApp::spawn_with(backend, ROUTED).await;
+    let started = Instant::now();
+    let response = app
+        .post(
+            "/v1/chat/completions",
+            &app.admin_key,
+            &chat("impatient", "hi"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(1_500),
+        "{elapsed:?}"
+    );
+    assert_eq!(app.mock.requests_for("fault-slow-first-byte"), 1);
+    assert_eq!(app.mock.requests_for("gpt-backup"), 1);
     app.shutdown().await;
 }
 

@@ -76,7 +76,8 @@ impl Gateway {
                 translate::encode_request(format, neutral, upstream_model, request.default_max)
             }
         });
-        let timeouts = upstream.timeouts();
+        let mut timeouts = upstream.timeouts();
+        timeouts.total = entry.channel.total_timeout.unwrap_or(timeouts.total);
         let deadline = meta.received + timeouts.total;
         let sent = Instant::now();
         let upstream_request = UpstreamRequest {
@@ -91,6 +92,7 @@ impl Gateway {
                 (Plan::PassThrough, Format::Anthropic) => meta.anthropic_beta.clone(),
                 _ => None,
             },
+            first_byte: entry.channel.first_byte_timeout,
         };
         let failed = |error: ApiError, retry: bool| {
             if let AfterFailure::Ejected(period) = health.failed(super::now_millis(), config) {

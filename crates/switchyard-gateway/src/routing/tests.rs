@@ -41,6 +41,8 @@ fn channel(provider: &str, weight: u32, priority: i32, input: i64) -> Channel {
             cached_input: Nanos(input),
             ..Prices::default()
         }),
+        first_byte_timeout: None,
+        total_timeout: None,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct UpstreamRequest {
     pub stream: bool,
     /// The client's `anthropic-beta` header, for an Anthropic pass-through.
     pub anthropic_beta: Option<http::HeaderValue>,
+    /// The channel's first-byte deadline, when it differs from the provider's.
+    pub first_byte: Option<Duration>,
 }
 
 /// The head and body of an upstream's answer.

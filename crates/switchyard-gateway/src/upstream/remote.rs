@@ -185,18 +185,14 @@ impl Client {
         let http_request = builder
             .body(Full::new(request.body))
             .map_err(|e| self.error(Phase::Connect, FailureKind::Transport, e))?;
+        let first_byte = request.first_byte.unwrap_or(self.timeouts.first_byte);
         let response =
-            match tokio::time::timeout(self.timeouts.first_byte, self.client.request(http_request))
-                .await
-            {
+            match tokio::time::timeout(first_byte, self.client.request(http_request)).await {
                 Err(_) => {
                     return Err(self.error(
                         Phase::FirstByte,
                         FailureKind::Timeout,
-                        format!(
-                            "no response head within {} ms",
-                            self.timeouts.first_byte.as_millis()
-                        ),
+                        format!("no response head within {} ms", first_byte.as_millis()),
                     ));
                 }
                 Ok(Err(e)) => return Err(self.classify_request_error(&e)),

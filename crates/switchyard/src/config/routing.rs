@@ -94,6 +94,11 @@ struct ChannelSection {
     weight: u32,
     #[serde(default)]
     priority: i32,
+    /// This channel's deadlines, when they differ from its provider's.
+    #[serde(default)]
+    first_byte_timeout_ms: Option<u64>,
+    #[serde(default)]
+    total_timeout_ms: Option<u64>,
     // Prices through this channel, each defaulting to the model's.
     #[serde(default)]
     input_usd_per_mtok: Option<Usd>,
@@ -231,6 +236,8 @@ pub(super) fn models(
                     weight: 1,
                     priority: 0,
                     prices: None,
+                    first_byte_timeout: None,
+                    total_timeout: None,
                 }]
             }
             (None, false) => channels(&at, m.channels, providers, &default_upstream, &prices)?,
@@ -259,6 +266,9 @@ fn channels(
         let at = format!("{at}.channels[{j}]");
         if !providers.contains(&c.provider) {
             bail!("{at}.provider: there is no provider named `{}`", c.provider);
+        }
+        if c.first_byte_timeout_ms == Some(0) || c.total_timeout_ms == Some(0) {
+            bail!("{at}: a timeout must be positive");
         }
         if c.weight == 0 {
             bail!("{at}.weight must be at least 1 (remove the channel to stop using it)");
@@ -311,6 +321,8 @@ fn channels(
             weight: c.weight,
             priority: c.priority,
             prices,
+            first_byte_timeout: c.first_byte_timeout_ms.map(Duration::from_millis),
+            total_timeout: c.total_timeout_ms.map(Duration::from_millis),
         });
     }
     Ok(out)
