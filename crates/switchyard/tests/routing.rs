@@ -25,6 +25,7 @@ on_both_stores!(
     a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided,
     a_client_that_leaves_cancels_the_upstream_request_at_once,
     a_channel_past_its_own_first_byte_deadline_falls_back,
+    a_stream_that_opens_with_an_error_is_retried_elsewhere,
     a_jurisdiction_policy_never_reaches_another_jurisdiction,
     the_faster_channel_gets_most_of_the_traffic,
     preferences_aliases_prefixes_and_fallback_models,
@@ -133,6 +134,20 @@ first_byte_timeout_ms = 300
 name = "backup"
 provider = "mock-us"
 upstream_model = "gpt-backup"
+priority = -1
+
+[[models]]
+name = "opens-with-error"
+input_usd_per_mtok = 1
+output_usd_per_mtok = 2
+[[models.channels]]
+name = "broken"
+provider = "mock-us"
+upstream_model = "fault-early-stream-error"
+[[models.channels]]
+name = "backup"
+provider = "mock-us"
+upstream_model = "gpt-backup-stream"
 priority = -1
 
 [[models]]
@@ -387,6 +402,34 @@ async fn a_channel_past_its_own_first_byte_deadline_falls_back(backend: Backend)
     );
     assert_eq!(app.mock.requests_for("fault-slow-first-byte"), 1);
     assert_eq!(app.mock.requests_for("gpt-backup"), 1);
+    app.shutdown().await;
+}
+
+/// An upstream that answers 200 and then opens its stream with an error: nothing reached the
+/// client yet, so the next channel serves the stream, and only that attempt is charged.
+async fn a_stream_that_opens_with_an_error_is_retried_elsewhere(backend: Backend) {
+    let app = TestApp::spawn_with(backend, ROUTED).await;
+    let response = app
+        .post(
+            "/v1/chat/completions",
+            &app.admin_key,
+            &common::chat_stream("opens-with-error", "tell me more"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let id = request_id(&response);
+    let body = response.text().await.unwrap();
+    assert!(body.contains(r#""content":"Mock""#), "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    assert!(
+        !body.contains("\"error\""),
+        "no error reached the client: {body}"
+    );
+    assert_eq!(app.mock.requests_for("fault-early-stream-error"), 1);
+    assert_eq!(app.mock.requests_for("gpt-backup-stream"), 1);
+    let row = app.log_row(&id).await;
+    assert_eq!(row.channel.as_deref(), Some("backup"));
+    assert!(row.cost > Nanos::ZERO);
     app.shutdown().await;
 }
 

@@ -10,17 +10,22 @@ use crate::error::{ApiError, Dialect};
 use crate::relay::{Meter, Output, Pending, Relay};
 use crate::routing::{AfterFailure, Candidate, RoutingConfig};
 use crate::translate::{self, Plan};
+use crate::upstream::{ByteStream, UpstreamError};
 use crate::upstream::{Format, UpstreamRequest};
 use crate::{Body, meter, observe};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Response};
 use http_body_util::{BodyExt, Full};
 use std::time::Instant;
+use switchyard_core::error::ErrorCode;
 use switchyard_wire::anthropic;
 use switchyard_wire::neutral::ChatRequest;
+use switchyard_wire::neutral::{ErrorInfo, ErrorKind, StreamEvent};
 use switchyard_wire::openai::usage::usage_of_response;
 use switchyard_wire::openai::{Endpoint, RequestPeek};
+use switchyard_wire::sse;
 
 /// The receipt of where a request was processed.
 pub const JURISDICTION_HEADER: &str = "x-switchyard-jurisdiction";
@@ -139,7 +144,7 @@ impl Gateway {
                 }
             });
         }
-        health.succeeded(sent.elapsed());
+        let latency = sent.elapsed();
         let jurisdiction = HeaderValue::from_str(entry.jurisdiction()).ok();
         let prices = entry.prices;
         let is_sse = response
@@ -148,6 +153,24 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if peek.stream && is_sse {
+            // Nothing has reached the client until the first event is relayed: an upstream
+            // that opens its stream with an error is as retryable as one that answers 5xx.
+            let (opening, rest) = match first_event(response.body, format, deadline).await {
+                Opening::Events(opening, rest) => (opening, rest),
+                // A rate limit says nothing about the channel's health.
+                Opening::Error(error) if error.kind == ErrorKind::RateLimit => {
+                    return Err(Failed::Retryable(error_of(name, &error)));
+                }
+                Opening::Error(error) => return Err(failed(error_of(name, &error), true)),
+                Opening::Failed(e) => return Err(failed(failure::upstream_failure(&e), true)),
+                Opening::Deadline => {
+                    return Err(failed(failure::total_timeout(name, timeouts.total), false));
+                }
+            };
+            health.succeeded(latency);
+            let body = futures_util::stream::iter(opening.into_iter().map(Ok))
+                .chain(rest)
+                .boxed();
             let (meter, output) = match (neutral, format) {
                 (None, Format::OpenAi) => (
                     Meter::OpenAiPeek {
@@ -170,14 +193,7 @@ impl Gateway {
                     )),
                 ),
             };
-            let relay = Relay::new(
-                response.body,
-                pending.hand_over(),
-                meter,
-                output,
-                deadline,
-                prices,
-            );
+            let relay = Relay::new(body, pending.hand_over(), meter, output, deadline, prices);
             let mut http = Response::new(relay.into_body());
             let headers = http.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -191,6 +207,7 @@ impl Gateway {
             }
             return Ok(http);
         }
+        health.succeeded(latency);
         let bytes = failure::collect(
             response.body,
             self.config.max_response_bytes,
@@ -256,4 +273,64 @@ impl Gateway {
         }
         Ok(http)
     }
+}
+
+/// How an upstream stream opened.
+enum Opening {
+    /// The bytes read up to and including the first complete event, and the rest of the body.
+    Events(Vec<Bytes>, ByteStream),
+    /// Its first event was an error.
+    Error(ErrorInfo),
+    /// The connection failed before the first event.
+    Failed(UpstreamError),
+    Deadline,
+}
+
+/// Reads an upstream stream up to its first complete event (or its end).
+async fn first_event(mut body: ByteStream, format: Format, deadline: Instant) -> Opening {
+    let mut sse = sse::Decoder::new();
+    let mut read = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline.into(), body.next()).await {
+            Err(_) => return Opening::Deadline,
+            Ok(None) => return Opening::Events(read, body),
+            Ok(Some(Err(e))) => return Opening::Failed(e),
+            Ok(Some(Ok(chunk))) => {
+                sse.push(&chunk);
+                read.push(chunk);
+                match sse.next_event() {
+                    Ok(None) => continue,
+                    // Too large to be an error event; the relay will say what it is.
+                    Err(_) => return Opening::Events(read, body),
+                    Ok(Some(event)) => {
+                        let mut events = Vec::new();
+                        translate::stream_decoder(format).event(&event, &mut events);
+                        for decoded in events {
+                            if let StreamEvent::Error(info) = decoded {
+                                return Opening::Error(info);
+                            }
+                        }
+                        return Opening::Events(read, body);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The error an upstream's in-band error becomes when nothing reached the client yet.
+fn error_of(name: &str, info: &ErrorInfo) -> ApiError {
+    let (code, kind) = match info.kind {
+        ErrorKind::Overloaded => (ErrorCode::UpstreamOverloaded, "overloaded"),
+        ErrorKind::RateLimit => (ErrorCode::UpstreamRateLimited, "rate_limited"),
+        _ => (ErrorCode::UpstreamFailed, "stream_error"),
+    };
+    observe::upstream_error(name, kind);
+    ApiError::new(
+        code,
+        format!(
+            "The upstream provider `{name}` opened its stream with an error: {}",
+            info.message
+        ),
+    )
 }

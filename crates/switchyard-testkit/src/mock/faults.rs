@@ -29,6 +29,7 @@ pub(crate) enum Fault {
     CutStream,
     NoUsage,
     StreamError,
+    EarlyStreamError,
     SlowStream,
     Overloaded,
     Blocked,
@@ -36,7 +37,7 @@ pub(crate) enum Fault {
 }
 
 impl Fault {
-    pub(crate) const ALL: [Fault; 14] = [
+    pub(crate) const ALL: [Fault; 15] = [
         Fault::ServerError,
         Fault::Unavailable,
         Fault::RateLimited,
@@ -47,6 +48,7 @@ impl Fault {
         Fault::CutStream,
         Fault::NoUsage,
         Fault::StreamError,
+        Fault::EarlyStreamError,
         Fault::SlowStream,
         Fault::Overloaded,
         Fault::Blocked,
@@ -66,6 +68,7 @@ impl Fault {
             Fault::CutStream => "fault-cut-stream",
             Fault::NoUsage => "fault-no-usage",
             Fault::StreamError => "fault-stream-error",
+            Fault::EarlyStreamError => "fault-early-stream-error",
             Fault::SlowStream => "fault-slow-stream",
             Fault::Overloaded => "fault-529",
             Fault::Blocked => "fault-blocked",
@@ -76,6 +79,17 @@ impl Fault {
     /// The fault a request's model selects, if any.
     pub(crate) fn from_model(model: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|fault| fault.model() == model)
+    }
+
+    /// How many content frames a stream sends before its in-band error, if it ends in one:
+    /// `after` for `fault-stream-error`, none for `fault-early-stream-error` (whose error is
+    /// the first event after the 200 head).
+    pub(crate) fn error_after(fault: Option<Fault>, after: usize) -> Option<usize> {
+        match fault {
+            Some(Fault::StreamError) => Some(after),
+            Some(Fault::EarlyStreamError) => Some(0),
+            _ => None,
+        }
     }
 
     /// The gap between stream frames: [`SLOW_STREAM_GAP`] under `fault-slow-stream`, else the
@@ -117,6 +131,7 @@ impl Fault {
             Fault::CutStream
             | Fault::NoUsage
             | Fault::StreamError
+            | Fault::EarlyStreamError
             | Fault::SlowStream
             | Fault::Blocked => None,
         }

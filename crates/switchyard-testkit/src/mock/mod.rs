@@ -85,7 +85,11 @@
 //! | `fault-flaky-503` | about half of the requests: as `fault-503` but without `retry-after`; the others answer normally | same | same |
 //! | `latency-<N>-<model>` | waits N ms before the response head, then answers as for `<model>` (`latency-50-gpt` as `gpt`, `latency-50-fault-500` with a 500) | same | same |
 //!
-//! Non-stream requests answer normally under `fault-stream-error` and `fault-slow-stream`.
+//! `fault-early-stream-error` is `fault-stream-error` with its error as the first event after
+//! the 200 head (no role chunk, no `message_start`, no chunk before it).
+//!
+//! Non-stream requests answer normally under `fault-stream-error`, `fault-early-stream-error`
+//! and `fault-slow-stream`.
 //!
 //! Which requests of `fault-flaky-503` fail is decided by the request's number among those naming
 //! that exact model name, run through the SplitMix64 hash (low bit): reproducible from run to

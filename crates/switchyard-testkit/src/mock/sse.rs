@@ -132,14 +132,17 @@ pub(crate) fn respond(
         }
     }
 
-    let mut steps = vec![Step::Send(chunk(vec![choice(role, None)]))];
-    match fault {
-        Some(Fault::CutStream) => {
+    let mut steps = match fault {
+        Some(Fault::EarlyStreamError) => vec![],
+        _ => vec![Step::Send(chunk(vec![choice(role, None)]))],
+    };
+    match (fault, Fault::error_after(fault, ERROR_AFTER)) {
+        (Some(Fault::CutStream), _) => {
             steps.extend(content.into_iter().take(CUT_AFTER).map(Step::Send));
             steps.push(Step::Cut);
         }
-        Some(Fault::StreamError) => {
-            steps.extend(content.into_iter().take(ERROR_AFTER).map(Step::Send));
+        (_, Some(after)) => {
+            steps.extend(content.into_iter().take(after).map(Step::Send));
             steps.push(Step::Send(in_band_error()));
         }
         _ => {

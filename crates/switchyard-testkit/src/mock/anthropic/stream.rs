@@ -154,14 +154,17 @@ pub(crate) fn respond(
     events.push(event("message_delta", &delta));
     events.push(event("message_stop", &json!({"type": "message_stop"})));
 
-    let steps = match fault {
-        Some(Fault::CutStream) => {
+    let steps = match (fault, Fault::error_after(fault, ERROR_AFTER)) {
+        (Some(Fault::CutStream), _) => {
             let mut steps = until_deltas(events, CUT_AFTER);
             steps.push(Step::Cut);
             steps
         }
-        Some(Fault::StreamError) => {
-            let mut steps = until_deltas(events, ERROR_AFTER);
+        (_, Some(0)) => vec![Step::Send(
+            event("error", &error::overloaded().body()).bytes,
+        )],
+        (_, Some(after)) => {
+            let mut steps = until_deltas(events, after);
             steps.push(Step::Send(
                 event("error", &error::overloaded().body()).bytes,
             ));

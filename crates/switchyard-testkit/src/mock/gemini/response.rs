@@ -149,10 +149,10 @@ pub(super) fn respond(
             })
             .collect()
     };
-    let (values, ending) = match fault {
-        Some(Fault::CutStream) => (values.into_iter().take(CUT_AFTER).collect(), Ending::Cut),
-        Some(Fault::StreamError) => (
-            values.into_iter().take(ERROR_AFTER).collect(),
+    let (values, ending) = match (fault, Fault::error_after(fault, ERROR_AFTER)) {
+        (Some(Fault::CutStream), _) => (values.into_iter().take(CUT_AFTER).collect(), Ending::Cut),
+        (_, Some(after)) => (
+            values.into_iter().take(after).collect(),
             Ending::Error(Error::mid_stream().body()),
         ),
         _ => (values, Ending::Done),
