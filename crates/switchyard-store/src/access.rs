@@ -85,19 +85,12 @@ impl Store {
         id: UserId,
         group: Option<&str>,
     ) -> Result<bool, StoreError> {
-        on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let changed = sqlx::query("UPDATE users SET price_group = $2 WHERE id = $1")
-                .bind(id.to_string())
-                .bind(group)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            // The gateway's snapshot carries the group, so it must reload.
-            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(changed > 0)
-        })
+        self.set_snapshot_column(
+            "UPDATE users SET price_group = $2 WHERE id = $1",
+            id.to_string(),
+            group.map(str::to_owned),
+        )
+        .await
     }
 
     /// Replaces the data policy of a user's account. The caller validates it
@@ -108,19 +101,12 @@ impl Store {
         policy: &DataPolicy,
     ) -> Result<bool, StoreError> {
         let policy = encode_policy(policy, "users.data_policy")?;
-        on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let changed = sqlx::query("UPDATE users SET data_policy = $2 WHERE id = $1")
-                .bind(id.to_string())
-                .bind(policy.as_deref())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            // The gateway routes by the policy in its snapshot, so it must reload.
-            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(changed > 0)
-        })
+        self.set_snapshot_column(
+            "UPDATE users SET data_policy = $2 WHERE id = $1",
+            id.to_string(),
+            policy,
+        )
+        .await
     }
 
     /// Replaces the data policy of a key, which narrows its account's. The caller validates it
@@ -131,11 +117,28 @@ impl Store {
         policy: &DataPolicy,
     ) -> Result<bool, StoreError> {
         let policy = encode_policy(policy, "api_keys.data_policy")?;
+        self.set_snapshot_column(
+            "UPDATE api_keys SET data_policy = $2 WHERE id = $1",
+            id.to_string(),
+            policy,
+        )
+        .await
+    }
+
+    /// Runs `update` (`$1` the row's id, `$2` the value) and bumps the generation in the same
+    /// transaction: the gateway's snapshot carries the column, so it must reload. Returns
+    /// whether a row changed.
+    async fn set_snapshot_column(
+        &self,
+        update: &'static str,
+        id: String,
+        value: Option<String>,
+    ) -> Result<bool, StoreError> {
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let changed = sqlx::query("UPDATE api_keys SET data_policy = $2 WHERE id = $1")
-                .bind(id.to_string())
-                .bind(policy.as_deref())
+            let changed = sqlx::query(update)
+                .bind(&id)
+                .bind(value.as_deref())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
