@@ -23,6 +23,7 @@ macro_rules! on_pool {
 }
 
 mod access;
+mod accounts;
 mod channels;
 mod codes;
 mod connect;
@@ -40,6 +41,7 @@ mod shared;
 pub mod test_support;
 
 pub use access::Access;
+pub use accounts::{Profile, Session, TokenPurpose};
 pub use codes::{
     CreatedCodes, Redemption, RevenueRow, after_paid_top_up, canonical_code, canonical_email,
     email_hmac,
