@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod mock;
+pub mod oidc;
 pub mod stripe;
 
 pub use app::TestApp;
