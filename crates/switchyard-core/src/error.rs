@@ -59,6 +59,17 @@ pub enum ErrorCode {
     Unavailable,
     /// Every channel of the model is cooling down after failures (or its `Retry-After`).
     NoChannelAvailable,
+    /// A session cookie that names no live session (signed out, expired, or never issued).
+    InvalidSession,
+    /// A sign-in whose email and password do not match an account (which of the two is wrong
+    /// is never said).
+    InvalidCredentials,
+    /// A state-changing request of a browser session without the session's CSRF token, or
+    /// sent from another site (`Sec-Fetch-Site`).
+    CsrfFailed,
+    /// Too many failed sign-ins for this account or from this address; `retry-after` says
+    /// when to try again.
+    TooManyAttempts,
 }
 
 impl ErrorCode {
@@ -66,8 +77,10 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => 401,
-            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied => 403,
+            InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature | InvalidSession
+            | InvalidCredentials => 401,
+            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied | CsrfFailed => 403,
+            TooManyAttempts => 429,
             ModelNotFound | NotFound | ResourceNotFound => 404,
             MethodNotAllowed => 405,
             Conflict => 409,
@@ -89,13 +102,16 @@ impl ErrorCode {
     pub fn kind(self) -> &'static str {
         use ErrorCode::*;
         match self {
-            InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature => "authentication_error",
-            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied => "permission_error",
+            InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature | InvalidSession
+            | InvalidCredentials => "authentication_error",
+            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied | CsrfFailed => {
+                "permission_error"
+            }
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
             | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
                 "invalid_request_error"
             }
-            UpstreamRateLimited => "rate_limit_error",
+            UpstreamRateLimited | TooManyAttempts => "rate_limit_error",
             InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
             UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded
             | NoChannelAvailable => "api_error",
@@ -133,6 +149,10 @@ impl ErrorCode {
             Unavailable => "unavailable",
             PolicyDenied => "data_policy_denied",
             NoChannelAvailable => "no_channel_available",
+            InvalidSession => "invalid_session",
+            InvalidCredentials => "invalid_credentials",
+            CsrfFailed => "csrf_failed",
+            TooManyAttempts => "too_many_attempts",
         }
     }
 }

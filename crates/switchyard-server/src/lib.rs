@@ -4,7 +4,9 @@
 
 pub mod accounts;
 mod api;
+pub mod auth;
 pub mod invoice_pdf;
+pub mod mail;
 mod request_id;
 mod state;
 

@@ -20,4 +20,6 @@ pub struct AppState {
     /// Set when shutdown begins: `/readyz` answers 503 from then on, so load balancers stop
     /// sending new requests while the server still accepts them for `shutdown_delay`.
     pub draining: Arc<AtomicBool>,
+    /// Passwords, sessions, the sign-in throttle and the mailer (`[sessions]`, `[smtp]`).
+    pub auth: Arc<crate::auth::Auth>,
 }

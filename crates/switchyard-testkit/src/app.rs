@@ -8,8 +8,9 @@
 use crate::mock::MockUpstream;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-use switchyard::app::{self, Running};
+use switchyard::app::{self, Outbox, Running};
 use switchyard::config::{self, Sources};
 use switchyard_core::ledger::{AccountId, Applied, Transfer, TransferKind};
 use switchyard_core::log::RequestLog;
@@ -190,6 +191,8 @@ pub struct TestApp {
     pub mock: MockUpstream,
     pub backend: Backend,
     pub client: reqwest::Client,
+    /// Every mail the server sent (verification and reset links), instead of SMTP.
+    pub outbox: Outbox,
     running: Option<Running>,
     data_dir: PathBuf,
     db: Option<TestDb>,
@@ -219,7 +222,8 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
         let db = TestDb::create(backend).await;
         let data_dir = std::env::temp_dir().join(format!("switchyard-testapp-{}", uuid_like()));
-        let (mock, running) = launch(&db.url, &data_dir, extra).await;
+        let outbox = Outbox::default();
+        let (mock, running) = launch(&db.url, &data_dir, extra, &outbox).await;
         let bootstrap = running
             .bootstrap
             .as_ref()
@@ -232,6 +236,7 @@ impl TestApp {
             mock,
             backend,
             client: reqwest::Client::new(),
+            outbox,
             running: Some(running),
             data_dir,
             db: Some(db),
@@ -248,7 +253,8 @@ impl TestApp {
             .expect("the first replica owns the database")
             .url
             .clone();
-        let (mock, running) = launch(&url, &self.data_dir, extra).await;
+        let outbox = Outbox::default();
+        let (mock, running) = launch(&url, &self.data_dir, extra, &outbox).await;
         TestApp {
             base_url: format!("http://{}", running.addr),
             admin_key: self.admin_key.clone(),
@@ -257,6 +263,7 @@ impl TestApp {
             mock,
             backend: self.backend,
             client: reqwest::Client::new(),
+            outbox,
             running: Some(running),
             data_dir: self.data_dir.clone(),
             db: None,
@@ -416,7 +423,12 @@ fn uuid_like() -> String {
 /// Starts the real server on `db_url` and `data_dir` in front of a fresh mock upstream, with
 /// `extra` TOML prepended to the test configuration (sections given there replace the
 /// defaults below).
-async fn launch(db_url: &str, data_dir: &std::path::Path, extra: &str) -> (MockUpstream, Running) {
+async fn launch(
+    db_url: &str,
+    data_dir: &std::path::Path,
+    extra: &str,
+    outbox: &Outbox,
+) -> (MockUpstream, Running) {
     let mock = MockUpstream::spawn().await;
     // `extra` may declare providers of its own at the mock (`base_url = "__MOCK__"`).
     let extra = extra
@@ -479,7 +491,7 @@ async fn launch(db_url: &str, data_dir: &std::path::Path, extra: &str) -> (MockU
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a free port");
-    let running = app::start(config, listener)
+    let running = app::start_with_mailer(config, listener, Some(Arc::new(outbox.clone())))
         .await
         .expect("the server starts");
     (mock, running)

@@ -27,6 +27,10 @@ use switchyard_gateway::money::{Money, MoneyConfig};
 use switchyard_gateway::snapshot::Catalog;
 use switchyard_gateway::{Gateway, GatewayConfig, logwriter, meter, pipeline_now_millis};
 use switchyard_server::accounts::{self, NewKey};
+use switchyard_server::auth::Auth;
+use switchyard_server::mail::{LogMailer, SmtpMailer};
+/// What [`start_with_mailer`] takes, re-exported for tests that capture mail.
+pub use switchyard_server::mail::{Mail, Mailer, Outbox};
 use switchyard_server::{AppState, router};
 use switchyard_store::{SharedReservations, Store};
 use tokio::net::TcpListener;
@@ -156,6 +160,35 @@ async fn bootstrap(
 
 /// Starts everything on `listener` and returns once the server accepts requests.
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    start_with_mailer(config, listener, None).await
+}
+
+/// The mailer `[smtp]` asks for, or the log when it is not configured.
+fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    Ok(match &config.smtp {
+        Some(smtp) => Arc::new(SmtpMailer::new(smtp).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => {
+            if config.sessions.secure() {
+                tracing::warn!(
+                    "[smtp] is not configured: verification and reset links are written to the log"
+                );
+            }
+            Arc::new(LogMailer)
+        }
+    })
+}
+
+/// [`start`] with the mail going to `mailer` instead of what the configuration says (tests
+/// read links from an [`switchyard_server::mail::Outbox`]).
+pub async fn start_with_mailer(
+    config: Config,
+    listener: TcpListener,
+    mailer: Option<Arc<dyn Mailer>>,
+) -> anyhow::Result<Running> {
+    let mailer = match mailer {
+        Some(mailer) => mailer,
+        None => self::mailer(&config)?,
+    };
     let store = open_store(&config).await?;
     let secret =
         crate::secret::load_or_create(std::env::var(crate::secret::ENV).ok(), &config.data_dir)?;
@@ -221,6 +254,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         background.child_token(),
     );
     let draining = Arc::new(AtomicBool::new(false));
+    let addr = listener.local_addr()?;
+    let mut sessions = config.sessions.clone();
+    if sessions.public_url.is_empty() {
+        // `server.public_url` unset: links point at the address actually bound.
+        sessions.public_url = format!("http://{addr}");
+    }
     let weak_gateway = Arc::downgrade(&gateway);
     let state = AppState {
         gateway,
@@ -230,9 +269,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         promotions: config.promotions,
         invoices: Arc::new(config.invoices.clone()),
         draining: draining.clone(),
+        auth: Arc::new(Auth::new(sessions, mailer)),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let addr = listener.local_addr()?;
     let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
     let shutdown = cancel.clone();
     // Resolves when the server should stop accepting: `delay` after shutdown began, during

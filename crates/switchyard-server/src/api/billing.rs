@@ -7,12 +7,13 @@
 //! ledger transfer, after which the gateway's in-memory budgets are told to refresh.
 
 use super::Reply;
-use super::manage::{authenticate, json_body, require_admin, store_error};
+use super::actor::Actor;
+use super::manage::{json_body, require_admin, store_error};
 use crate::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_core::error::ErrorCode;
@@ -55,11 +56,7 @@ async fn balance_of(store: &Store, user: UserId) -> Result<Value, Reply> {
     Ok(balance_json(user, &state))
 }
 
-pub async fn balance(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
+pub async fn balance(State(state): State<AppState>, caller: Actor) -> Result<Json<Value>, Reply> {
     Ok(Json(
         balance_of(state.gateway.store(), caller.user.id).await?,
     ))
@@ -76,10 +73,9 @@ pub struct LedgerQuery {
 
 pub async fn ledger(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Query(query): Query<LedgerQuery>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let me = AccountId::user(caller.user.id);
     let entries = state
@@ -121,11 +117,7 @@ pub async fn ledger(
     ))
 }
 
-pub async fn holds(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
+pub async fn holds(State(state): State<AppState>, caller: Actor) -> Result<Json<Value>, Reply> {
     let holds = state
         .gateway
         .store()
@@ -147,10 +139,9 @@ pub struct Redeem {
 
 pub async fn redeem(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let input: Redeem = json_body(&body)?;
     let store = state.gateway.store();
     let outcome = store
@@ -187,11 +178,7 @@ pub async fn redeem(
     }
 }
 
-pub async fn referral(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
+pub async fn referral(State(state): State<AppState>, caller: Actor) -> Result<Json<Value>, Reply> {
     let code = state
         .gateway
         .store()
@@ -217,10 +204,9 @@ pub struct CreateCodes {
 
 pub async fn create_codes(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: CreateCodes = json_body(&body)?;
     let value = usd("usd", &input.usd)?;
@@ -306,11 +292,10 @@ pub struct Credit {
 
 pub async fn credit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: Credit = json_body(&body)?;
     let amount = usd("usd", &input.usd)?;
@@ -351,11 +336,10 @@ pub struct Overdraft {
 
 pub async fn overdraft(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: Overdraft = json_body(&body)?;
     let amount = usd("usd", &input.usd)?;
@@ -381,10 +365,9 @@ pub struct RevenueQuery {
 
 pub async fn revenue(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Query(query): Query<RevenueQuery>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let (from, to) = day_range(query.from.as_deref(), query.to.as_deref())?;
     let rows = state

@@ -8,12 +8,12 @@
 //! node swaps before answering.
 
 use super::Reply;
-use super::manage::{authenticate, json_body, require_admin, store_error};
+use super::actor::Actor;
+use super::manage::{json_body, require_admin, store_error};
 use crate::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
-use http::HeaderMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -50,8 +50,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// `GET /api/channels`: every configured channel, disabled ones included.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
+pub async fn list(State(state): State<AppState>, caller: Actor) -> Result<Json<Value>, Reply> {
     require_admin(&caller)?;
     let catalog = state.gateway.catalog();
     let now = pipeline_now_millis();
@@ -67,11 +66,10 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
 /// before answering with the channel as listed.
 pub async fn patch(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path((model, channel)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let patch: ChannelPatch = json_body(&body)?;
     if patch.weight.is_none() && patch.priority.is_none() && patch.enabled.is_none() {

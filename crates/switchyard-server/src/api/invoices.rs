@@ -7,21 +7,21 @@
 //! [`issue_for_checkout`]); nothing here creates one.
 
 use super::Reply;
-use super::manage::{authenticate, json_body, store_error};
+use super::actor::Actor;
+use super::manage::{json_body, store_error};
 use crate::AppState;
 use crate::invoice_pdf;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderValue, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use switchyard_core::catalog::Role;
 use switchyard_core::error::ErrorCode;
 use switchyard_core::{Nanos, UserId};
-use switchyard_gateway::snapshot::Caller;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
 use switchyard_store::payments::Payment;
 use switchyard_store::{Buyer, Invoice, Store, StoreError};
@@ -57,9 +57,8 @@ fn buyer_json(buyer: &Buyer) -> Value {
 /// `GET /api/billing/profile`: the caller's billing profile (empty fields when never set).
 pub async fn get_profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let profile = state
         .gateway
         .store()
@@ -101,10 +100,9 @@ pub struct ProfileInput {
 /// keep the details they were issued with.
 pub async fn put_profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let input: ProfileInput = json_body(&body)?;
     let buyer = validate(input)?;
     let now = pipeline_now_millis();
@@ -187,10 +185,9 @@ pub struct InvoiceQuery {
 /// `GET /api/billing/invoices`: the caller's invoices, newest first, each with its payment.
 pub async fn list_invoices(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Query(query): Query<InvoiceQuery>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let user = match query.user_id {
         Some(user) if user != caller.user.id => {
             if caller.user.role != Role::Admin {
@@ -258,10 +255,9 @@ fn invoice_json(
 /// Another user's invoice is reported as not found, so its existence does not leak.
 pub async fn download_invoice(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(number): Path<String>,
 ) -> Result<Response, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let invoice = visible_invoice(&state, &caller, &number).await?;
     let name = state.invoices.invoice_name(invoice.number);
     let pdf = invoice_pdf::render(&state.invoices, &invoice);
@@ -290,7 +286,7 @@ pub async fn download_invoice(
         .into_response())
 }
 
-async fn visible_invoice(state: &AppState, caller: &Caller, text: &str) -> Result<Invoice, Reply> {
+async fn visible_invoice(state: &AppState, caller: &Actor, text: &str) -> Result<Invoice, Reply> {
     let not_found = || {
         Reply::from(ApiError::new(
             ErrorCode::ResourceNotFound,

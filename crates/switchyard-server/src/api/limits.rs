@@ -4,12 +4,12 @@
 //! the answer, on others at their next refresh.
 
 use super::Reply;
-use super::manage::{authenticate, json_body, owned_key, require_admin, store_error};
+use super::actor::Actor;
+use super::manage::{json_body, owned_key, require_admin, store_error};
 use crate::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_core::error::ErrorCode;
@@ -96,21 +96,19 @@ async fn store_limits(
 
 pub async fn get_key_limits(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let key = owned_key(&state, &caller, &id).await?;
     Ok(Json(render(&state, Scope::Key, &key.id.to_string())))
 }
 
 pub async fn put_key_limits(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let key = owned_key(&state, &caller, &id).await?;
     let limits = parse(&body)?;
     let owner = key.id.to_string();
@@ -118,28 +116,27 @@ pub async fn put_key_limits(
     Ok(Json(render(&state, Scope::Key, &owner)))
 }
 
-async fn admin_user(state: &AppState, headers: &HeaderMap, id: &str) -> Result<UserId, Reply> {
-    let caller = authenticate(state, headers)?;
-    require_admin(&caller)?;
+async fn admin_user(state: &AppState, caller: &Actor, id: &str) -> Result<UserId, Reply> {
+    require_admin(caller)?;
     super::billing::user_in_path(state, id).await
 }
 
 pub async fn get_user_limits(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Reply> {
-    let user = admin_user(&state, &headers, &id).await?;
+    let user = admin_user(&state, &caller, &id).await?;
     Ok(Json(render(&state, Scope::User, &user.to_string())))
 }
 
 pub async fn put_user_limits(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let user = admin_user(&state, &headers, &id).await?;
+    let user = admin_user(&state, &caller, &id).await?;
     let limits = parse(&body)?;
     store_limits(&state, Scope::User, &user.to_string(), limits).await?;
     Ok(Json(render(&state, Scope::User, &user.to_string())))

@@ -1,39 +1,34 @@
-//! `/api`: the management API. Authenticated by an API key: an admin's key manages everyone,
-//! any other key manages only its own user's keys (their data policies included; an account's
+//! `/api`: the management API. Authenticated by an API key or a session ([`Actor`]): an admin
+//! manages everyone, any other user manages only their own keys (their data policies included; an account's
 //! own data policy is the admin's to set, since its keys can only narrow it). Changes to keys take effect on this node at
 //! once (the snapshot is reloaded before answering) and on other nodes at their next refresh.
 
-use super::{Reply, credentials};
+use super::Reply;
+use super::actor::Actor;
 use crate::AppState;
 use crate::accounts::{self, AccountsError, NewKey};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use switchyard_core::catalog::{KeyRecord, Role, User};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::pricing::PriceGroups;
 use switchyard_core::routing::DataPolicy;
 use switchyard_core::{KeyId, UserId};
-use switchyard_gateway::snapshot::Caller;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
 use switchyard_store::StoreError;
 
-pub(super) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Caller>, Reply> {
-    Ok(state.gateway.authenticate(credentials(headers))?)
-}
-
-pub(super) fn require_admin(caller: &Caller) -> Result<(), Reply> {
+pub(super) fn require_admin(caller: &Actor) -> Result<(), Reply> {
     if caller.user.role == Role::Admin {
         Ok(())
     } else {
         Err(ApiError::new(
             ErrorCode::AdminRequired,
-            "This operation needs an admin's API key.",
+            "This operation needs an admin (an admin's API key or session).",
         )
         .into())
     }
@@ -78,7 +73,7 @@ pub(super) fn accounts_error(e: AccountsError) -> Reply {
 }
 
 /// A user as the API shows it; `group` is the price group they pay, the default if unassigned.
-fn user_json(user: &User, groups: &PriceGroups) -> Value {
+pub(super) fn user_json(user: &User, groups: &PriceGroups) -> Value {
     let group = user
         .price_group
         .as_deref()
@@ -131,10 +126,9 @@ pub struct CreateUser {
 
 pub async fn create_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: CreateUser = json_body(&body)?;
     let catalog = state.gateway.catalog();
@@ -186,11 +180,10 @@ pub struct SetGroup {
 /// reloaded first), and on other nodes at their next refresh.
 pub async fn set_group(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let input: SetGroup = json_body(&body)?;
     let catalog = state.gateway.catalog();
@@ -226,11 +219,10 @@ pub async fn set_group(
 /// reloaded), on other nodes at their next refresh.
 pub async fn set_user_data_policy(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let policy: DataPolicy = json_body(&body)?;
     let not_found = || {
@@ -259,9 +251,8 @@ pub async fn set_user_data_policy(
 
 pub async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let users = state
         .gateway
@@ -295,10 +286,9 @@ pub struct CreateKey {
 
 pub async fn create_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Reply> {
-    let caller = authenticate(&state, &headers)?;
     let input: CreateKey = json_body(&body)?;
     let user_id = input.user_id.unwrap_or(caller.user.id);
     if user_id != caller.user.id {
@@ -333,10 +323,9 @@ pub struct KeyQuery {
 
 pub async fn list_keys(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Query(query): Query<KeyQuery>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let user = match (caller.user.role, query.user_id) {
         (Role::Admin, wanted) => wanted,
         (_, Some(wanted)) if wanted != caller.user.id => {
@@ -362,7 +351,7 @@ pub async fn list_keys(
 /// Finds a key the caller may manage; someone else's key is reported as not found.
 pub(super) async fn owned_key(
     state: &AppState,
-    caller: &Caller,
+    caller: &Actor,
     id: &str,
 ) -> Result<KeyRecord, Reply> {
     let not_found = || {
@@ -387,19 +376,17 @@ pub(super) async fn owned_key(
 
 pub async fn get_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     Ok(Json(key_json(&owned_key(&state, &caller, &id).await?)))
 }
 
 pub async fn revoke_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let key = owned_key(&state, &caller, &id).await?;
     state
         .gateway
@@ -422,11 +409,10 @@ pub async fn revoke_key(
 /// policy, which narrows its account's. Effective on this node before the answer.
 pub async fn set_key_data_policy(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     let key = owned_key(&state, &caller, &id).await?;
     let policy: DataPolicy = json_body(&body)?;
     let Some(data_policy) = accounts::set_key_data_policy(state.gateway.store(), key.id, policy)

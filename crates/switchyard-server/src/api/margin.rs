@@ -3,12 +3,12 @@
 //! exact decimal USD strings, like the revenue report.
 
 use super::Reply;
+use super::actor::Actor;
 use super::billing::{format_day, money};
-use super::manage::{authenticate, require_admin, store_error};
+use super::manage::{require_admin, store_error};
 use crate::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_core::Nanos;
@@ -27,10 +27,9 @@ pub struct MarginQuery {
 
 pub async fn margin(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Actor,
     Query(query): Query<MarginQuery>,
 ) -> Result<Json<Value>, Reply> {
-    let caller = authenticate(&state, &headers)?;
     require_admin(&caller)?;
     let (from, to) = super::billing::day_range(query.from.as_deref(), query.to.as_deref())?;
     let rows = state

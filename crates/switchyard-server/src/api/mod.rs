@@ -1,5 +1,7 @@
 //! The router: which path goes to which handler, and the layers every request passes.
 
+mod actor;
+mod auth;
 mod billing;
 mod channels;
 mod inference;
@@ -80,6 +82,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/channels", get(channels::list))
         .route("/api/channels/{model}/{channel}", patch(channels::patch))
         .route("/api/admin/users/{id}/group", put(manage::set_group))
+        .route("/api/auth/signup", post(auth::signup))
+        .route("/api/auth/signin", post(auth::signin))
+        .route("/api/auth/signout", post(auth::signout))
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/auth/password", post(auth::change_password))
+        .route("/api/auth/profile", patch(auth::update_profile))
+        .route("/api/auth/verify/request", post(auth::request_verification))
+        .route("/api/auth/verify", post(auth::verify))
+        .route("/api/auth/reset/request", post(auth::request_reset))
+        .route("/api/auth/reset", post(auth::reset))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -7,7 +7,7 @@
 //! by Stripe's ids (see `switchyard_store::payments`), so retries, replays, duplicates and
 //! reordering settle to one result; the `webhook_events` table only saves repeated work.
 
-use super::{Reply, body_rejection, credentials};
+use super::{Reply, body_rejection};
 use crate::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -146,11 +146,10 @@ pub struct Checkout {
 /// Session to send the user to. The payment is recorded as pending; the webhook credits it.
 pub async fn checkout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: super::actor::Actor,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Reply> {
     let settings = settings(&state)?;
-    let caller = state.gateway.authenticate(credentials(&headers))?;
     let body = body.map_err(|r| body_rejection(r, state.max_body_bytes))?;
     let input: Checkout = serde_json::from_slice(&body).map_err(|e| {
         let code = if e.is_data() {

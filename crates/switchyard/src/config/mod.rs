@@ -15,6 +15,7 @@ use switchyard_core::Secret;
 use switchyard_core::catalog::{Model, Provider, ProviderKind, Timeouts};
 use switchyard_core::routing::{DataPractice, parse_jurisdiction};
 
+mod accounts;
 mod money;
 mod routing;
 #[cfg(test)]
@@ -39,6 +40,8 @@ const SECTIONS: &[&str] = &[
     "invoices",
     "pricing",
     "routing",
+    "sessions",
+    "smtp",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -85,6 +88,11 @@ pub struct Config {
     pub routing: switchyard_gateway::routing::RoutingConfig,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
+    /// Browser sessions, sign-in throttling and where links point (`[sessions]`,
+    /// `server.public_url`).
+    pub sessions: switchyard_server::auth::Settings,
+    /// Outgoing mail (`[smtp]`); `None` writes links to the log instead.
+    pub smtp: Option<switchyard_server::mail::SmtpSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +130,10 @@ struct File {
     routing: RoutingSection,
     #[serde(default)]
     models: Vec<ModelSection>,
+    #[serde(default)]
+    sessions: accounts::SessionsSection,
+    #[serde(default)]
+    smtp: Option<accounts::SmtpSection>,
 }
 
 fn default_listen() -> String {
@@ -136,6 +148,8 @@ struct ServerSection {
     shutdown_grace_ms: u64,
     shutdown_delay_ms: u64,
     snapshot_refresh_ms: u64,
+    /// Where people reach this server (links in emails; `https` makes the cookie `Secure`).
+    public_url: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -146,6 +160,7 @@ impl Default for ServerSection {
             shutdown_grace_ms: 30_000,
             shutdown_delay_ms: 0,
             snapshot_refresh_ms: 1_000,
+            public_url: None,
         }
     }
 }
@@ -492,6 +507,8 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         invoices: invoices(file.invoices)?,
         pricing: pricing(file.pricing)?,
         routing: routing::routing(&file.routing)?,
+        sessions: accounts::sessions(&file.sessions, file.server.public_url.as_deref())?,
+        smtp: accounts::smtp(file.smtp, env)?,
         providers,
         models,
     })
