@@ -224,10 +224,12 @@ pub async fn signin(
         .user_by_email(&input.email)
         .await
         .map_err(store_error)?;
-    let phc = match &user {
-        Some(user) => store.password_hash(user.id).await.map_err(store_error)?,
-        None => None,
-    };
+    // The same two queries whether or not the email is known (a fresh id finds no hash), so
+    // only the argon2 work, which is the same too, sets the answer's time.
+    let phc = store
+        .password_hash(user.as_ref().map_or_else(UserId::new, |u| u.id))
+        .await
+        .map_err(store_error)?;
     let matches = verify_password(input.password, phc).await;
     let Some(user) = user.filter(|_| matches) else {
         throttle.failed(&input.email, &address, Instant::now());
