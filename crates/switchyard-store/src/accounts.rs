@@ -248,6 +248,33 @@ impl Store {
         Ok(changed)
     }
 
+    /// Deletes every session that ended by `now` (past its absolute end, or unused since before
+    /// `idle_before`) and every email token expired by `now`; returns how many rows went.
+    pub async fn purge_ended_sessions(
+        &self,
+        now: UnixMillis,
+        idle_before: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at < $2",
+            )
+            .bind(now)
+            .bind(idle_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let tokens = sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(sessions + tokens)
+        })
+    }
+
     /// Stores an emailed token (its SHA-256), valid until `expires_at`.
     pub async fn insert_email_token(
         &self,

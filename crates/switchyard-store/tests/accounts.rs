@@ -13,6 +13,7 @@ both!(
     profiles_are_edited_and_verification_kept_first,
     sessions_are_stored_found_touched_and_ended,
     signing_in_drops_the_users_dead_sessions,
+    purging_deletes_ended_sessions_and_expired_tokens,
     email_tokens_are_used_once_for_their_purpose_until_expiry,
 );
 
@@ -219,4 +220,48 @@ async fn email_tokens_are_used_once_for_their_purpose_until_expiry(store: Store)
         }
     }
     assert_eq!(winners, 1);
+}
+
+async fn purging_deletes_ended_sessions_and_expired_tokens(store: Store) {
+    let ann = store
+        .create_user("purge@example.com", Role::User)
+        .await
+        .unwrap();
+    let bob = store
+        .create_user("purge2@example.com", Role::User)
+        .await
+        .unwrap();
+    let expired = session(ann.id, 1, 0); // ends at 1_000
+    let idle = Session {
+        expires_at: 100_000,
+        ..session(bob.id, 2, 0)
+    };
+    let live = Session {
+        expires_at: 100_000,
+        last_seen_at: 1_500,
+        ..session(ann.id, 3, 0)
+    };
+    for s in [&expired, &idle, &live] {
+        store.insert_session(s, 0).await.unwrap();
+    }
+    store
+        .insert_email_token(&[7; 32], ann.id, TokenPurpose::Reset, 0, 1_000)
+        .await
+        .unwrap();
+    store
+        .insert_email_token(&[8; 32], ann.id, TokenPurpose::Verify, 0, 5_000)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_ended_sessions(2_000, 1_000).await.unwrap(), 3);
+    assert_eq!(store.session(&[1; 32]).await.unwrap(), None);
+    assert_eq!(store.session(&[2; 32]).await.unwrap(), None);
+    assert!(store.session(&[3; 32]).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .use_email_token(&[8; 32], TokenPurpose::Verify, 2_000)
+            .await
+            .unwrap(),
+        Some(ann.id),
+        "the unexpired token is kept"
+    );
 }

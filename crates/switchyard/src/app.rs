@@ -246,6 +246,7 @@ pub async fn start_with_mailer(
         store.clone(),
         money,
         config.billing.sweep_interval,
+        config.sessions.idle,
         background.child_token(),
     );
     let refresher = spawn_refresher(
@@ -349,13 +350,21 @@ async fn sweep(store: &Store) -> usize {
     }
 }
 
+/// How often ended sessions and expired email tokens are deleted: they are refused anyway,
+/// so this only keeps the tables from growing.
+const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Voids expired holds every `every`; and hourly, deletes sessions that ended (past their
+/// absolute end, or unused for `idle`) and email tokens past their expiry.
 fn spawn_sweeper(
     store: Store,
     money: Arc<Money>,
     every: Duration,
+    idle: Duration,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_purge: Option<std::time::Instant> = None;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -363,6 +372,17 @@ fn spawn_sweeper(
             }
             if sweep(&store).await > 0 {
                 money.changed();
+            }
+            if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                last_purge = Some(std::time::Instant::now());
+                let now = pipeline_now_millis();
+                let idle = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+                if let Err(e) = store
+                    .purge_ended_sessions(now, now.saturating_sub(idle))
+                    .await
+                {
+                    tracing::warn!(error = %e, "deleting ended sessions failed");
+                }
             }
         }
     })
