@@ -24,6 +24,8 @@ on_both_stores!(
     sign_in_is_throttled_and_the_throttle_expires,
     a_session_creates_an_api_key_and_admin_routes_stay_closed,
     profile_edits_are_validated,
+    an_unknown_email_takes_as_long_as_a_wrong_password,
+    an_idle_session_ends,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -621,4 +623,46 @@ async fn profile_edits_are_validated(backend: Backend) {
         "invalid_request",
     )
     .await;
+}
+
+async fn an_unknown_email_takes_as_long_as_a_wrong_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    signup(&app, "ann@example.com").await;
+    // Warm up: the first unknown email also builds the dummy hash.
+    signin(&app, "warm@example.com", "wrong password!!").await;
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            signin(&app, "ann@example.com", "wrong password!!")
+                .await
+                .status(),
+            401
+        );
+        wrong.push(started.elapsed());
+        let started = std::time::Instant::now();
+        let email = format!("nobody{i}@example.com");
+        assert_eq!(signin(&app, &email, "wrong password!!").await.status(), 401);
+        unknown.push(started.elapsed());
+    }
+    wrong.sort();
+    unknown.sort();
+    // Without the dummy hash an unknown email answers many times faster (no argon2 at all);
+    // with it the two are alike. A third leaves room for a busy machine.
+    assert!(
+        unknown[1] * 3 >= wrong[1],
+        "unknown email {unknown:?} vs wrong password {wrong:?}"
+    );
+}
+
+async fn an_idle_session_ends(backend: Backend) {
+    let app = TestApp::spawn_with(backend, "[sessions]\nidle_timeout_s = 1").await;
+    let ann = signup(&app, "ann@example.com").await;
+    assert_eq!(me(&app, &ann).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    expect_error(me(&app, &ann).await, 401, "invalid_session").await;
+    // Signing in again works, with a new session.
+    let again = signed_in(&app, "ann@example.com", PASSWORD).await;
+    assert_eq!(me(&app, &again).await.status(), 200);
 }
