@@ -26,6 +26,7 @@ on_both_stores!(
     profile_edits_are_validated,
     an_unknown_email_takes_as_long_as_a_wrong_password,
     an_idle_session_ends,
+    reset_mails_are_limited_per_address,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -665,4 +666,34 @@ async fn an_idle_session_ends(backend: Backend) {
     // Signing in again works, with a new session.
     let again = signed_in(&app, "ann@example.com", PASSWORD).await;
     assert_eq!(me(&app, &again).await.status(), 200);
+}
+
+async fn reset_mails_are_limited_per_address(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    signup(&app, "ann@example.com").await;
+    let resets = || {
+        app.outbox
+            .sent()
+            .iter()
+            .filter(|m| m.to == "ann@example.com" && m.link.contains("/reset-password"))
+            .count()
+    };
+    for _ in 0..7 {
+        let response = post_json(
+            &app,
+            "/api/auth/reset/request",
+            json!({"email": "ann@example.com"}),
+        )
+        .await;
+        assert_eq!(response.status(), 202, "the same answer, limited or not");
+    }
+    for _ in 0..250 {
+        if resets() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The two over the limit were dropped before any work; give a stray one time to show.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(resets(), 5, "five reset mails an hour");
 }

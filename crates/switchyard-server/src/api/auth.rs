@@ -435,6 +435,7 @@ async fn email_token(
 }
 
 /// Sends in the background: the answer does not wait on (or reveal) the mail server.
+/// Callers check [`crate::auth::Auth::may_mail`] first.
 fn send(state: &AppState, mail: Mail) {
     let mailer = state.auth.mailer.clone();
     tokio::spawn(async move {
@@ -473,6 +474,7 @@ async fn send_verification(state: &AppState, user: &User) -> Result<(), Reply> {
 /// address is already verified).
 pub async fn request_verification(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     caller: Actor,
 ) -> Result<(StatusCode, Json<Value>), Reply> {
     let profile = state
@@ -484,6 +486,17 @@ pub async fn request_verification(
         .unwrap_or_default();
     if profile.email_verified_at.is_some() {
         return Ok((StatusCode::OK, Json(json!({"email_verified": true}))));
+    }
+    if !state
+        .auth
+        .may_mail(&caller.user.email, &peer.ip().to_string())
+    {
+        return Err(ApiError::new(
+            ErrorCode::TooManyAttempts,
+            "Too many verification mails asked for; look for the last one, or try again in an hour.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600"))
+        .into());
     }
     send_verification(&state, &caller.user).await?;
     Ok((
@@ -536,15 +549,22 @@ pub struct ResetRequest {
 
 /// `POST /api/auth/reset/request` `{email}`: mails a reset link if the address has an
 /// account. The answer is the same either way and comes before any of that work is done.
+/// Beyond [`crate::auth::MAIL_LIMITS`] (counted per email as written, known or not) nothing
+/// is sent, and the answer is still the same.
 pub async fn request_reset(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Reply> {
     refuse_cross_site(&headers)?;
     let input: ResetRequest = json_body(&body)?;
+    let allowed = state.auth.may_mail(&input.email, &peer.ip().to_string());
     let background = state.clone();
     tokio::spawn(async move {
+        if !allowed {
+            return;
+        }
         if let Err(e) = mail_reset_link(&background, &input.email).await {
             tracing::warn!(error = %e, "preparing a password reset failed");
         }

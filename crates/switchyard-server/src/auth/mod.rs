@@ -86,21 +86,43 @@ impl Settings {
     }
 }
 
-/// What handlers need for accounts: the settings, the sign-in throttle and the mailer.
+/// What handlers need for accounts: the settings, the throttles and the mailer.
 #[derive(Debug)]
 pub struct Auth {
     pub settings: Settings,
+    /// Failed sign-ins.
     pub throttle: throttle::Throttle,
+    /// Mails asked for (verification, reset), so nobody can flood an inbox through us.
+    pub mail_throttle: throttle::Throttle,
     pub mailer: Arc<dyn Mailer>,
 }
+
+/// At most 5 mails per address and 20 requests per client address an hour.
+pub const MAIL_LIMITS: throttle::Limits = throttle::Limits {
+    window: Duration::from_secs(60 * 60),
+    per_account: 5,
+    per_address: 20,
+};
 
 impl Auth {
     pub fn new(settings: Settings, mailer: Arc<dyn Mailer>) -> Auth {
         Auth {
             throttle: throttle::Throttle::new(settings.throttle),
+            mail_throttle: throttle::Throttle::new(MAIL_LIMITS),
             settings,
             mailer,
         }
+    }
+
+    /// Whether another mail to `email`, asked for from `address`, is within
+    /// [`MAIL_LIMITS`]; counts it if so.
+    pub fn may_mail(&self, email: &str, address: &str) -> bool {
+        let now = std::time::Instant::now();
+        let allowed = self.mail_throttle.check(email, address, now).is_ok();
+        if allowed {
+            self.mail_throttle.failed(email, address, now);
+        }
+        allowed
     }
 }
 
