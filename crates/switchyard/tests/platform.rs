@@ -167,6 +167,17 @@ async fn keys_are_stored_only_as_hashes(backend: Backend) {
 
 async fn metrics_and_readiness(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    // The OpenAPI document is served without a key, as JSON.
+    let openapi = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openapi.status(), 200);
+    let doc: serde_json::Value = openapi.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/chat/completions"]["post"].is_object());
     app.post(
         "/v1/chat/completions",
         &app.admin_key,

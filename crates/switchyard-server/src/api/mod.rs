@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/verify", post(auth::verify))
         .route("/api/auth/reset/request", post(auth::request_reset))
         .route("/api/auth/reset", post(auth::reset))
+        .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

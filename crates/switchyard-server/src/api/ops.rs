@@ -47,3 +47,50 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// The OpenAPI document of every route this router serves (kept in step by a test that reads
+/// the router: `openapi_lists_every_route`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI;
+    use std::collections::BTreeSet;
+
+    /// Every route of `api::router` is in the OpenAPI document, and the document names no route
+    /// the router lacks. Reads the router's source: axum cannot list its routes.
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+        let documented: BTreeSet<String> = doc["paths"]
+            .as_object()
+            .map(|paths| paths.keys().cloned().collect())
+            .unwrap_or_default();
+        let source = include_str!("mod.rs");
+        let routed: BTreeSet<String> = source
+            .split(".route(")
+            .skip(1)
+            .filter_map(|rest| {
+                let start = rest.find('"')? + 1;
+                let end = start + rest[start..].find('"')?;
+                Some(rest[start..end].to_owned())
+            })
+            .collect();
+        assert!(!routed.is_empty());
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            missing.is_empty(),
+            "routes missing from openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "openapi.json names routes the router lacks: {extra:?}"
+        );
+    }
+}
