@@ -236,18 +236,27 @@ async fn a_failing_channel_is_ejected_and_every_request_succeeds(backend: Backen
 
 /// A channel that recovers is probed once its ejection is over, and serves again.
 async fn an_ejected_channel_is_probed_and_restored(backend: Backend) {
-    let config = ROUTED.replace("eject_ms = 60000", "eject_ms = 1000");
+    let config = ROUTED.replace("eject_ms = 60000", "eject_ms = 2000");
     let app = TestApp::spawn_with(backend, &config).await;
     let key = app.admin_key.clone();
     app.mock.set_outage("latency-50-gpt", true);
     // Until ejected, failures on `slow` are retried on `fast`: nothing fails.
-    let results = blast(&app, &key, chat("lat", "hi"), 60, 1).await;
-    assert!(results.iter().all(|(s, _)| *s == 200));
+    for _ in 0..200 {
+        if app.mock.requests_for("latency-50-gpt") >= 5 {
+            break;
+        }
+        let results = blast(&app, &key, chat("lat", "hi"), 1, 1).await;
+        assert_eq!(results[0].0, 200);
+    }
     let during = app.mock.requests_for("latency-50-gpt");
-    assert!((1..=5).contains(&during), "{during}");
+    assert_eq!(during, 5, "the fifth failure in a row ejects");
+    // Ejected (for 2 s): nothing reaches it.
+    let results = blast(&app, &key, chat("lat", "hi"), 20, 1).await;
+    assert!(results.iter().all(|(s, _)| *s == 200));
+    assert_eq!(app.mock.requests_for("latency-50-gpt"), during);
     // Recovered: after the ejection the probe goes through and the channel serves again.
     app.mock.set_outage("latency-50-gpt", false);
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let results = blast(&app, &key, chat("lat", "hi"), 200, 1).await;
     assert!(results.iter().all(|(s, _)| *s == 200));
     let after = app.mock.requests_for("latency-50-gpt") - during;
