@@ -145,8 +145,17 @@ impl Gateway {
         // so the next refresh reloads; we can never keep a stale index under a fresh number.
         let generation = self.store.generation().await?;
         let stored = self.store.load_access().await?;
-        self.access
-            .store(Arc::new(Access::build(stored, generation)));
+        let fresh = Arc::new(Access::build(stored, generation));
+        // Of two reloads racing (the refresher's and an API write's), the one that read the
+        // older generation must not overwrite the other's newer index: a key created a moment
+        // ago would be unknown until the next refresh.
+        self.access.rcu(|current| {
+            if current.generation > generation {
+                current.clone()
+            } else {
+                fresh.clone()
+            }
+        });
         Ok(())
     }
 
