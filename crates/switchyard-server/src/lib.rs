@@ -9,6 +9,7 @@ pub mod invoice_pdf;
 pub mod mail;
 mod request_id;
 mod state;
+mod ui;
 
 pub use api::router;
 pub use state::AppState;

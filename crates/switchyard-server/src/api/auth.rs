@@ -30,8 +30,8 @@ use switchyard_core::error::ErrorCode;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
 use switchyard_store::{Session, TokenPurpose};
 
-/// The interface languages (issue 6: the seeds' set).
-pub const LANGUAGES: &[&str] = &["en", "zh", "ru", "ko", "tr"];
+/// The interface languages a profile may name: those the dashboard has catalogues for.
+use crate::ui::lang::LANGUAGES;
 
 fn invalid(param: &str, message: impl Into<String>) -> Reply {
     Reply::from(ApiError::new(ErrorCode::InvalidRequest, message).with_param(param))

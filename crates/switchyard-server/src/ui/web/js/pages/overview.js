@@ -1,0 +1,47 @@
+// Overview: the balance, spend and requests per day over 30 days, and the top models.
+
+import { api, html, money, mount, number, session, t } from "../core.js";
+import { bars } from "../chart.js";
+
+const costOf = (row) => row.cost ?? row.cost_nanos ?? 0;
+const nanosOf = (value) => Number(typeof value === "object" && value !== null ? value.nanos : value ?? 0);
+
+export async function render(main) {
+  const [balance, daily] = await Promise.all([
+    api("GET", "/api/billing/balance"),
+    api("GET", "/api/usage/daily?days=30"),
+  ]);
+  const days = daily.days ?? daily.data ?? [];
+  const top = daily.top_models ?? daily.models ?? [];
+  const spent = days.reduce((sum, d) => sum + nanosOf(costOf(d)), 0);
+  const requests = days.reduce((sum, d) => sum + Number(d.requests ?? 0), 0);
+  const verified = session.profile?.email_verified;
+  mount(main, html`
+    <h1>${t("nav.overview")}</h1>
+    ${verified === false ? html`<p class="notice">${t("overview.unverified")} <button type="button" class="link" id="resend">${t("overview.resend")}</button></p>` : ""}
+    <div class="tiles">
+      <section class="tile"><h2>${t("overview.balance")}</h2><p class="big" id="balance">${money(balance.balance, true)}</p>
+        <p class="hint">${t("overview.available", { amount: money(balance.available) })}</p></section>
+      <section class="tile"><h2>${t("overview.spend_30")}</h2><p class="big" id="spend">${money(spent)}</p></section>
+      <section class="tile"><h2>${t("overview.requests_30")}</h2><p class="big" id="requests">${number(requests)}</p></section>
+    </div>
+    <section class="card"><h2>${t("overview.spend_per_day")}</h2>
+      ${bars(days.map((d) => ({ label: d.day ?? d.date, value: nanosOf(costOf(d)), title: `${d.day ?? d.date}: ${money(costOf(d))}` })), { label: t("overview.spend_per_day") })}
+    </section>
+    <section class="card"><h2>${t("overview.requests_per_day")}</h2>
+      ${bars(days.map((d) => ({ label: d.day ?? d.date, value: Number(d.requests ?? 0), title: `${d.day ?? d.date}: ${number(d.requests)}` })), { label: t("overview.requests_per_day") })}
+      <table class="sr-only"><caption>${t("overview.requests_per_day")}</caption>
+        <thead><tr><th>${t("common.day")}</th><th>${t("usage.requests")}</th><th>${t("usage.cost")}</th></tr></thead>
+        <tbody>${days.map((d) => html`<tr><td>${d.day ?? d.date}</td><td>${number(d.requests)}</td><td>${money(costOf(d))}</td></tr>`)}</tbody></table>
+    </section>
+    <section class="card"><h2>${t("overview.top_models")}</h2>
+      ${top.length ? html`<table><thead><tr><th>${t("usage.model")}</th><th class="num">${t("usage.requests")}</th><th class="num">${t("usage.cost")}</th></tr></thead>
+      <tbody>${top.map((m) => html`<tr><td>${m.model}</td><td class="num">${number(m.requests)}</td><td class="num">${money(costOf(m))}</td></tr>`)}</tbody></table>`
+      : html`<p class="empty">${t("overview.no_usage")} <a href="/app/keys" data-link>${t("overview.create_key")}</a></p>`}
+    </section>`);
+  main.querySelector("#resend")?.addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    await api("POST", "/api/auth/verify/request");
+    event.target.textContent = t("auth.link_sent");
+  });
+}
