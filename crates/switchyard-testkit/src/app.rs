@@ -186,6 +186,8 @@ pub struct TestApp {
     pub base_url: String,
     /// The first admin's key, created on start.
     pub admin_key: String,
+    /// The first admin's one-time link (path and query) that sets its dashboard password.
+    pub admin_password_link: String,
     pub admin_id: UserId,
     pub store: Store,
     pub mock: MockUpstream,
@@ -231,6 +233,7 @@ impl TestApp {
         TestApp {
             base_url: format!("http://{}", running.addr),
             admin_key: bootstrap.key.expose().to_owned(),
+            admin_password_link: path_of(&bootstrap.password_link),
             admin_id: bootstrap.user_id,
             store: running.store.clone(),
             mock,
@@ -258,6 +261,7 @@ impl TestApp {
         TestApp {
             base_url: format!("http://{}", running.addr),
             admin_key: self.admin_key.clone(),
+            admin_password_link: self.admin_password_link.clone(),
             admin_id: self.admin_id,
             store: running.store.clone(),
             mock,
@@ -495,4 +499,12 @@ async fn launch(
         .await
         .expect("the server starts");
     (mock, running)
+}
+
+/// The path and query of an absolute link, so a test can open it on whatever base it uses.
+fn path_of(link: &str) -> String {
+    let after_scheme = link.split_once("://").map_or(link, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or_else(|| "/".to_owned(), |i| after_scheme[i..].to_owned())
 }

@@ -32,7 +32,7 @@ use switchyard_server::mail::{LogMailer, SmtpMailer};
 /// What [`start_with_mailer`] takes, re-exported for tests that capture mail.
 pub use switchyard_server::mail::{Mail, Mailer, Outbox};
 use switchyard_server::{AppState, router};
-use switchyard_store::{SharedReservations, Store};
+use switchyard_store::{SharedReservations, Store, TokenPurpose};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +43,12 @@ pub struct Bootstrap {
     pub email: String,
     pub user_id: UserId,
     pub key: Secret,
+    /// A one-time link that sets the admin's dashboard password (the account has none yet).
+    pub password_link: String,
 }
+
+/// How long the first admin's password link works.
+const BOOTSTRAP_LINK_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub const BOOTSTRAP_EMAIL: &str = "admin@localhost";
 
@@ -138,6 +143,19 @@ async fn bootstrap(
         ..NewKey::default()
     };
     let created = accounts::create_key(store, secret, new, pipeline_now_millis()).await?;
+    // The dashboard needs a password: the operator sets one through the same reset link a
+    // forgotten password gets, printed once instead of mailed (the address is not real).
+    let token = switchyard_server::auth::Token::generate();
+    let now = pipeline_now_millis();
+    store
+        .insert_email_token(
+            &token.hash,
+            user.id,
+            TokenPurpose::Reset,
+            now,
+            now.saturating_add(BOOTSTRAP_LINK_TTL_MS),
+        )
+        .await?;
     if welcome_credit > switchyard_core::Nanos::ZERO {
         // The demo credit: the first request of a fresh install passes.
         let credit = Transfer::posted(
@@ -155,6 +173,8 @@ async fn bootstrap(
         email: user.email,
         user_id: user.id,
         key: created.secret,
+        // Completed with the public URL once the address is known (see `start`).
+        password_link: format!("/reset-password?token={}", token.raw),
     }))
 }
 
@@ -192,7 +212,7 @@ pub async fn start_with_mailer(
     let store = open_store(&config).await?;
     let secret =
         crate::secret::load_or_create(std::env::var(crate::secret::ENV).ok(), &config.data_dir)?;
-    let bootstrap = bootstrap(&store, &secret, config.billing.welcome_credit).await?;
+    let mut bootstrap = bootstrap(&store, &secret, config.billing.welcome_credit).await?;
     let catalog = Catalog::build(
         config.providers.clone(),
         config.models.clone(),
@@ -260,6 +280,9 @@ pub async fn start_with_mailer(
     if sessions.public_url.is_empty() {
         // `server.public_url` unset: links point at the address actually bound.
         sessions.public_url = format!("http://{addr}");
+    }
+    if let Some(first) = &mut bootstrap {
+        first.password_link = format!("{}{}", sessions.public_url, first.password_link);
     }
     let weak_gateway = Arc::downgrade(&gateway);
     let state = AppState {

@@ -238,6 +238,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "This is the only time the key is shown; keep it:\n\n    {}\n",
             first.key.expose()
         );
+        println!(
+            "Set the admin's dashboard password (the link works once, for 24 hours):\n\n    {}\n",
+            first.password_link
+        );
         println!("Try it:\n");
         println!(
             "    curl {base}/v1/chat/completions -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"demo-chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n",
