@@ -1,7 +1,7 @@
 // Models and prices: the catalogue the caller may use, with each model's prices, where its
 // providers process prompts (jurisdiction) and what they do with them (data practices).
 
-import { api, html, mount, t } from "../core.js";
+import { api, html, money, mount, t } from "../core.js";
 
 const practice = (value, yes, no) =>
   value === true ? html`<span class="badge off">${yes}</span>` : value === false ? html`<span class="badge on">${no}</span>` : html`<span class="badge">${t("models.undeclared")}</span>`;
@@ -16,15 +16,15 @@ export async function render(main) {
       <th>${t("usage.model")}</th><th>${t("models.providers")}</th><th class="num">${t("models.input_price")}</th><th class="num">${t("models.output_price")}</th>
       <th>${t("models.jurisdiction")}</th><th>${t("models.data")}</th><th>${t("models.allowed")}</th></tr></thead>
     <tbody>${models.map((m) => {
-      const providers = m.providers ?? m.channels ?? [];
+      const providers = m.channels ?? [];
       return html`<tr data-model="${m.id}">
         <td><strong>${m.id}</strong>${m.aliases?.length ? html`<br><span class="hint">${t("models.aliases")}: ${m.aliases.join(", ")}</span>` : ""}</td>
-        <td>${providers.map((p) => p.provider ?? p.name ?? p).join(", ")}</td>
-        <td class="num">${m.prices?.input_per_million ?? m.prices?.input ?? "—"}</td>
-        <td class="num">${m.prices?.output_per_million ?? m.prices?.output ?? "—"}</td>
+        <td>${[...new Set(providers.map((p) => p.provider))].join(", ")}</td>
+        <td class="num">${m.prices ? money(m.prices.input) : "—"}</td>
+        <td class="num">${m.prices ? money(m.prices.output) : "—"}</td>
         <td>${[...new Set(providers.map((p) => p.jurisdiction ?? "?"))].join(", ")}</td>
         <td>${providers.map((p) => html`<div>${practice(p.trains_on_prompts, t("models.trains"), t("models.no_training"))} ${practice(p.retains_prompts, t("models.retains"), t("models.no_retention"))}${p.zdr ? html` <span class="badge on">ZDR</span>` : ""}</div>`)}</td>
-        <td>${m.allowed === false ? html`<span class="badge off">${t("models.blocked")}</span>` : html`<span class="badge on">${t("models.yes")}</span>`}</td>
+        <td>${m.admitted ? html`<span class="badge on">${t("models.yes")}</span>` : html`<span class="badge off" title="${providers.map((p) => p.refused_because).filter(Boolean).join("; ")}">${t("models.blocked")}</span>`}</td>
       </tr>`;
     })}</tbody></table></div>`);
 }

@@ -21,7 +21,7 @@ const save = (messages) => sessionStorage.setItem(`${STORE}.chat`, JSON.stringif
 
 export async function render(main) {
   const catalogue = await api("GET", "/api/models");
-  const models = (catalogue.data ?? []).filter((m) => m.allowed !== false && (m.kind ?? "chat") === "chat");
+  const models = (catalogue.data ?? []).filter((m) => m.admitted && (m.kind ?? "chat") === "chat");
   const messages = load();
   mount(main, html`
     <h1>${t("nav.playground")}</h1>

@@ -1,0 +1,390 @@
+//! The dashboard as people use it, in headless Chromium, on both stores: a consumer signs up,
+//! confirms the address from the emailed link, makes a key, calls the API with it through the
+//! official OpenAI SDK, and sees the request in Usage and the balance drop on Overview; an
+//! operator uses the console; the CSRF defence holds in a real browser; pages switch language.
+//! Every page visited is saved as a screenshot under `target/tmp/screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
+
+#[path = "../common/mod.rs"]
+mod common;
+mod driver;
+
+use driver::Browser;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use switchyard_store::Backend;
+use switchyard_testkit::TestApp;
+
+on_both_stores!(consumer_journey, operator_console, csrf_and_languages);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// New accounts get $5, so the consumer can call the API before any top-up.
+const WELCOME: &str = "[promotions]\nnew_user_credit_usd = 5\n";
+
+fn catalogue(lang: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../switchyard-server/src/ui/web/i18n/{lang}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn python() -> PathBuf {
+    let python = std::env::var_os("SWITCHYARD_TEST_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "no Python at {}: run `make test`",
+        python.display()
+    );
+    python
+}
+
+/// Calls chat completions through the official OpenAI SDK, as the person would from their code.
+fn sdk_chat(base: &str, key: &str, model: &str) -> String {
+    let script = r#"
+import os, openai
+client = openai.OpenAI(base_url=os.environ["BASE"] + "/v1", api_key=os.environ["KEY"])
+reply = client.chat.completions.create(model=os.environ["MODEL"], messages=[{"role": "user", "content": "Hello from the browser test"}])
+print(reply.choices[0].message.content)
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script])
+        .env("BASE", base)
+        .env("KEY", key)
+        .env("MODEL", model)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the SDK call failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn sign_up(b: &Browser, email: &str) {
+    b.goto("/app/").await;
+    b.wait_path("/app/signin").await;
+    b.click("a[href='/app/signup']").await;
+    b.fill("#email", email).await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#signup button[type=submit]").await;
+    b.wait_text("h1", "Overview").await;
+}
+
+async fn sign_in(b: &Browser, email: &str, password: &str) {
+    b.goto("/app/signin").await;
+    b.fill("#email", email).await;
+    b.fill("#password", password).await;
+    b.click("#signin button[type=submit]").await;
+    b.wait_text("h1", "Overview").await;
+}
+
+/// Reloads a page until `css` shows `wanted`: the request log is written off the request path.
+async fn reload_until(b: &Browser, path: &str, css: &str, wanted: &str) -> String {
+    let started = Instant::now();
+    loop {
+        b.goto(path).await;
+        b.find("h1").await;
+        if let Ok(element) = b.client.find(fantoccini::Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+            && text.contains(wanted)
+        {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{path} never showed {wanted:?} in {css}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn dollars(text: &str) -> f64 {
+    text.trim()
+        .trim_start_matches('$')
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("an amount: {text:?}"))
+}
+
+async fn consumer_journey(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WELCOME).await;
+    let b = Browser::start(&app.base_url, &format!("{backend:?}/consumer")).await;
+    let email = "ada@example.com";
+
+    // Sign up; the account opens on Overview with the welcome credit.
+    b.goto("/app/").await;
+    b.wait_path("/app/signin").await;
+    b.screenshot("01-signin").await;
+    sign_up(&b, email).await;
+    assert_eq!(dollars(&b.text("#balance").await), 5.0);
+    b.find(".notice #resend").await; // the address is not confirmed yet
+    b.screenshot("02-overview-new").await;
+
+    // Confirm the address with the emailed link.
+    let mail = app.outbox.last_to(email).expect("a verification mail");
+    let link = mail
+        .link
+        .strip_prefix(&app.base_url)
+        .expect("a link to this server")
+        .to_owned();
+    b.goto(&link).await;
+    b.wait_text("#verify-state", "confirmed").await;
+    b.screenshot("03-verified").await;
+
+    // Make a key; it is shown once.
+    b.goto("/app/keys").await;
+    b.fill("#key-name", "laptop").await;
+    b.click("#create-key button[type=submit]").await;
+    let key = b.text("#new-key").await;
+    assert!(key.starts_with("sk-"), "a key: {key}");
+    b.wait_text("#key-list", "laptop").await;
+    b.screenshot("04-keys").await;
+
+    // Use it from code, through the official SDK.
+    let answer = sdk_chat(&app.base_url, &key, "mock-chat");
+    assert!(!answer.trim().is_empty());
+
+    // The request is in Usage and the balance dropped on Overview.
+    let usage = reload_until(&b, "/app/usage", "#usage-rows", "mock-chat").await;
+    assert!(
+        usage.contains("laptop"),
+        "the key's name in the row: {usage}"
+    );
+    b.screenshot("05-usage").await;
+    let balance = reload_until(&b, "/app/", "#requests", "1").await;
+    let _ = balance;
+    let shown = dollars(&b.text("#balance").await);
+    assert!(
+        shown < 5.0 && shown > 4.9,
+        "the balance dropped a little: {shown}"
+    );
+    b.screenshot("06-overview-after").await;
+
+    // The other pages render for a consumer.
+    for (path, name, marker) in [
+        ("/app/billing", "07-billing", "#redeem"),
+        ("/app/models", "08-models", "#catalogue"),
+        ("/app/settings", "09-settings", "#password"),
+        ("/app/data", "10-data", "#export"),
+    ] {
+        b.goto(path).await;
+        b.find(marker).await;
+        b.screenshot(name).await;
+    }
+    assert!(b.text("#catalogue").await.contains("mock-chat"));
+
+    // The playground streams an answer with the account's own short-lived key.
+    b.goto("/app/playground").await;
+    b.fill("#pg-input", "Say something").await;
+    b.click("#pg-form button[type=submit]").await;
+    b.wait_text(".msg.assistant .text", " ").await;
+    b.screenshot("11-playground").await;
+
+    // On a phone the navigation folds behind the menu button.
+    b.resize(390, 844).await;
+    b.goto("/app/").await;
+    b.find("#balance").await;
+    let nav_shown = b
+        .client
+        .find(fantoccini::Locator::Css("#nav"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(!nav_shown, "the navigation is folded away on a phone");
+    b.screenshot("12-phone-overview").await;
+    b.click(".menu").await;
+    b.find("#nav a[href='/app/keys']").await;
+    b.screenshot("13-phone-menu").await;
+    b.close().await;
+}
+
+async fn operator_console(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice_key, alice_id) = app
+        .user_with_key("alice@example.com", json!({"name": "alice"}))
+        .await;
+    // The first admin sets a dashboard password through the link printed at first start.
+    let b = Browser::start(&app.base_url, &format!("{backend:?}/operator")).await;
+    b.goto(&app.admin_password_link).await;
+    b.wait_path("/app/reset-password").await;
+    b.fill("#password", "operator password 1").await;
+    b.click("#reset button[type=submit]").await;
+    b.wait_path("/app/signin").await;
+    sign_in(&b, switchyard::app::BOOTSTRAP_EMAIL, "operator password 1").await;
+    // The link works once.
+    let token = app.admin_password_link.split("token=").nth(1).unwrap();
+    let again = app
+        .client
+        .post(app.url("/api/auth/reset"))
+        .json(&json!({"token": token, "password": "another password 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400, "a used link is refused");
+
+    // System view.
+    b.click("#nav a[href='/app/admin/system']").await;
+    b.find("#rps").await;
+    b.screenshot("01-system").await;
+
+    // Users: find alice, credit her with a reason.
+    b.goto("/app/admin/users?q=alice").await;
+    b.wait_text("#users", "alice@example.com").await;
+    b.screenshot("02-users").await;
+    b.click(&format!("[data-credit='{alice_id}']")).await;
+    b.fill("#credit-usd", "2.50").await;
+    b.fill("#credit-reason", "goodwill for the outage").await;
+    b.click("#credit button[type=submit]").await;
+    b.wait_text("#toasts", "Credited").await;
+    let ledger: Value = app
+        .client
+        .get(app.url("/api/billing/ledger"))
+        .bearer_auth(&alice_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ledger.to_string().contains("goodwill for the outage"),
+        "the reason is in alice's ledger: {ledger}"
+    );
+
+    // Providers: reweight a channel; the API reports it.
+    b.goto("/app/admin/providers").await;
+    let weight = b
+        .find("tr[data-channel='mock-chat/mock'] input[data-field=weight]")
+        .await;
+    weight.clear().await.unwrap();
+    weight.send_keys("7\u{e007}").await.unwrap(); // Enter commits the change
+    b.wait_text("#toasts", "Saved").await;
+    b.screenshot("03-providers").await;
+    let channels: Value = app
+        .client
+        .get(app.url("/api/channels"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = channels["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "mock-chat")
+        .unwrap();
+    assert_eq!(row["weight"], 7);
+
+    // Codes: a batch of three, shown once; one redeems for alice.
+    b.goto("/app/admin/codes").await;
+    b.fill("#c-count", "3").await;
+    b.fill("#c-usd", "1.00").await;
+    b.click("#codes button[type=submit]").await;
+    let codes = b
+        .find("#batch textarea")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    let codes: Vec<&str> = codes.lines().collect();
+    assert_eq!(codes.len(), 3);
+    b.screenshot("04-codes").await;
+    let redeemed = app
+        .client
+        .post(app.url("/api/billing/redeem"))
+        .bearer_auth(&alice_key)
+        .json(&json!({"code": codes[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redeemed.status(), 200);
+
+    // Disable alice: her key stops working.
+    b.goto("/app/admin/users?q=alice").await;
+    b.client
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    b.click(&format!("[data-toggle='{alice_id}']")).await;
+    b.wait_text("#users", "Disabled").await;
+    b.screenshot("05-user-disabled").await;
+    let refused = app
+        .post(
+            "/v1/chat/completions",
+            &alice_key,
+            &common::chat("mock-chat", "hi"),
+        )
+        .await;
+    assert!(
+        matches!(refused.status().as_u16(), 401 | 403),
+        "a disabled user's key is refused: {}",
+        refused.status()
+    );
+    b.close().await;
+}
+
+async fn csrf_and_languages(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WELCOME).await;
+    let b = Browser::start(&app.base_url, &format!("{backend:?}/csrf-lang")).await;
+    sign_up(&b, "csrf@example.com").await;
+
+    // A state-changing call without the CSRF token is refused, even from our own page with
+    // the session cookie; with the token it works.
+    let create_key = |with_token: bool| {
+        format!(
+            r#"const done = arguments[arguments.length - 1];
+            (async () => {{
+              const me = await (await fetch("/api/auth/me")).json();
+              const headers = {{"content-type": "application/json"}};
+              if ({with_token}) headers["x-csrf-token"] = me.csrf_token;
+              const res = await fetch("/api/keys", {{method: "POST", headers, body: JSON.stringify({{name: "x"}})}});
+              done(res.status);
+            }})();"#
+        )
+    };
+    let without = b.eval_async(&create_key(false)).await;
+    assert_eq!(without, json!(403), "no CSRF token: refused");
+    let with = b.eval_async(&create_key(true)).await;
+    assert_eq!(with, json!(201), "with the token: created");
+
+    // Languages: `?lang=` for a visitor, the profile's choice once signed in.
+    let zh = catalogue("zh");
+    b.goto("/app/models?lang=zh").await;
+    b.wait_text("h1", zh["nav.models"].as_str().unwrap()).await;
+    assert_eq!(
+        b.eval("return document.documentElement.lang").await,
+        json!("zh")
+    );
+    b.screenshot("01-models-zh").await;
+    b.goto("/app/settings").await;
+    b.find("#language").await;
+    b.eval("document.querySelector('#language').value = 'ko';")
+        .await;
+    b.click("#profile button[type=submit]").await;
+    let ko = catalogue("ko");
+    b.wait_text("#nav", ko["nav.overview"].as_str().unwrap())
+        .await;
+    b.goto("/app/usage").await;
+    b.wait_text("h1", ko["nav.usage"].as_str().unwrap()).await;
+    b.screenshot("02-usage-ko").await;
+    for lang in ["ru", "tr"] {
+        let strings = catalogue(lang);
+        b.goto(&format!("/app/keys?lang={lang}")).await;
+        b.wait_text("h1", strings["nav.keys"].as_str().unwrap())
+            .await;
+        b.screenshot(&format!("03-keys-{lang}")).await;
+    }
+    b.close().await;
+}
