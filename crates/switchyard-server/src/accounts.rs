@@ -150,6 +150,42 @@ pub async fn create_key(
     })
 }
 
+/// How long a playground key works: a working day of experiments, and short enough that one
+/// left in a browser's memory soon stops mattering.
+pub const PLAYGROUND_KEY_LIFETIME_MS: UnixMillis = 12 * 3_600_000;
+
+/// Creates the user's playground key (named "Playground", expiring after
+/// [`PLAYGROUND_KEY_LIFETIME_MS`], no restrictions beyond the account's) and revokes their
+/// previous ones in the same transaction. Returns the key and how many were revoked.
+pub async fn create_playground_key(
+    store: &Store,
+    key_secret: &Secret,
+    user: UserId,
+    now: UnixMillis,
+) -> Result<(CreatedKey, u64), AccountsError> {
+    let generated = key::generate();
+    let record = KeyRecord {
+        id: KeyId::new(),
+        user_id: user,
+        name: "Playground".to_owned(),
+        visible_prefix: generated.visible_prefix,
+        hash: key::hash(key_secret.expose().as_bytes(), generated.secret.expose()),
+        created_at: now,
+        expires_at: Some(now + PLAYGROUND_KEY_LIFETIME_MS),
+        revoked_at: None,
+        allowed_models: None,
+        data_policy: DataPolicy::default(),
+    };
+    let revoked = store.replace_playground_key(&record).await?;
+    Ok((
+        CreatedKey {
+            record,
+            secret: generated.secret,
+        },
+        revoked,
+    ))
+}
+
 /// Replaces an account's data policy; returns the policy as stored, or `None` if there is no
 /// such user. Keys of the account keep their own policies, which narrow this one.
 pub async fn set_user_data_policy(

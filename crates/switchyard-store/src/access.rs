@@ -230,6 +230,63 @@ impl Store {
         Ok(())
     }
 
+    /// Stores `key` as the user's playground key (kind `playground`) and revokes, at the key's
+    /// creation time and in the same transaction, every other unrevoked playground key of the
+    /// user: at most one is ever usable. Returns how many were revoked.
+    pub async fn replace_playground_key(&self, key: &KeyRecord) -> Result<u64, StoreError> {
+        let data_policy = encode_policy(&key.data_policy, "api_keys.data_policy")?;
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let revoked = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $2 \
+                 WHERE user_id = $1 AND kind = 'playground' AND revoked_at IS NULL",
+            )
+            .bind(key.user_id.to_string())
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query(
+                "INSERT INTO api_keys (id, user_id, name, visible_prefix, hash, created_at, \
+                 expires_at, revoked_at, allowed_models, data_policy, kind) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, 'playground')",
+            )
+            .bind(key.id.to_string())
+            .bind(key.user_id.to_string())
+            .bind(key.name.as_str())
+            .bind(key.visible_prefix.as_str())
+            .bind(key.hash.as_slice())
+            .bind(key.created_at)
+            .bind(key.expires_at)
+            .bind(data_policy.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::on_write(
+                    e,
+                    "an API key with this id or hash already exists",
+                    Some("the API key's user does not exist"),
+                )
+            })?;
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(revoked)
+        })
+    }
+
+    /// The ids of the playground keys of one user, or of everyone with `None`.
+    pub async fn playground_key_ids(&self, user: Option<UserId>) -> Result<Vec<KeyId>, StoreError> {
+        let rows: Vec<String> = on_pool!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM api_keys WHERE kind = 'playground' AND ($1 IS NULL OR user_id = $1)",
+            )
+            .bind(user.map(|u| u.to_string()))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.iter().map(|id| parse_id(id, "api_keys.id")).collect()
+    }
+
     pub async fn key_by_id(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = on_pool!(&self.db, pool => {
             sqlx::query_as(concat!(select_keys!(), " WHERE id = $1"))
@@ -394,7 +451,7 @@ fn decode_policy(text: Option<&str>, column: &str, id: &str) -> Result<DataPolic
 /// A `users` row as the database returns it; converted to [`User`] after the query so that the
 /// decoding code is shared by both backends.
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: String,
     email: String,
     role: String,

@@ -35,10 +35,12 @@ mod limits;
 mod margin;
 mod migrations;
 pub mod payments;
+#[macro_use]
 mod request_log;
 mod shared;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+mod usage;
 
 pub use access::Access;
 pub use accounts::{Profile, Session, TokenPurpose};
@@ -53,6 +55,10 @@ pub use limits::SpendCounter;
 pub use margin::MarginRow;
 pub use request_log::LogFilter;
 pub use shared::{HeldElsewhere, SharedReservations};
+pub use usage::{
+    DAY_MS, DayTotals, ModelTotals, StatusClass, UsageCursor, UsageEntry, UsageFilter, UserChange,
+    UserSummary,
+};
 
 use sqlx::{PgPool, SqlitePool};
 

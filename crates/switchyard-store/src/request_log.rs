@@ -7,8 +7,10 @@
 //! negative number that would poison every SQL sum over the column.
 
 use crate::access::parse_id;
+use crate::usage::{ROLLUP_CONFLICT, ROLLUP_INSERT, ROLLUP_ROWS_PER_UPSERT, rollup_groups};
 use crate::{Backend, Store, StoreError};
 use sqlx::QueryBuilder;
+use std::collections::HashSet;
 use switchyard_core::log::RequestLog;
 use switchyard_core::usage::UsageSource;
 use switchyard_core::{KeyId, Nanos, RequestId, UserId};
@@ -41,9 +43,20 @@ macro_rules! log_columns {
     };
 }
 
+/// [`log_columns`] qualified by the alias `r`, for queries that join another table.
+macro_rules! prefixed_log_columns {
+    () => {
+        "r.id, r.created_at, r.user_id, r.key_id, r.endpoint, r.model, r.provider, \
+         r.upstream_model, r.stream, r.prompt_tokens, r.completion_tokens, r.cached_tokens, \
+         r.reasoning_tokens, r.usage_source, r.cost_nanos, r.latency_us, r.ttft_us, r.status, \
+         r.error_code, r.client_ip, r.provider_cost_nanos, r.channel, r.jurisdiction"
+    };
+}
+
 impl Store {
     /// Writes a batch of log rows in one transaction, as few multi-row INSERTs as each
-    /// backend's bind-variable limit allows. Rows whose id is already stored are skipped, so a
+    /// backend's bind-variable limit allows, and adds them to the daily rollup in the same
+    /// transaction. Rows whose id is already stored are skipped (and not counted again), so a
     /// writer that retries a batch after an ambiguous failure never duplicates a line.
     pub async fn insert_request_logs(&self, rows: &[RequestLog]) -> Result<(), StoreError> {
         if rows.is_empty() {
@@ -53,6 +66,9 @@ impl Store {
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let mut rest = rows;
+            // Which rows the INSERTs really added; `None` while that is all of them, the usual
+            // case, so a first write builds no set.
+            let mut skipped: Option<HashSet<String>> = None;
             while !rest.is_empty() {
                 // Chunks come in three fixed sizes, so three prepared statements serve every
                 // batch; a statement per tail length would be parsed afresh on each flush.
@@ -89,8 +105,40 @@ impl Store {
                         .push_bind(log.channel.as_deref())
                         .push_bind(log.jurisdiction.as_deref());
                 });
-                insert.push(" ON CONFLICT (id) DO NOTHING");
-                insert.build().execute(&mut *tx).await?;
+                insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                let added: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                if added.len() < chunk.len() {
+                    let added: HashSet<String> = added.into_iter().collect();
+                    let set = skipped.get_or_insert_with(HashSet::new);
+                    set.extend(
+                        chunk
+                            .iter()
+                            .map(|log| log.id.to_string())
+                            .filter(|id| !added.contains(id)),
+                    );
+                }
+            }
+            let groups = match &skipped {
+                None => rollup_groups(rows.iter()),
+                Some(set) => rollup_groups(
+                    rows.iter().filter(|log| !set.contains(&log.id.to_string())),
+                ),
+            };
+            for chunk in groups.chunks(ROLLUP_ROWS_PER_UPSERT) {
+                let mut upsert = QueryBuilder::new(ROLLUP_INSERT);
+                upsert.push_values(chunk, |mut row, ((user, day, key, model), sums)| {
+                    row.push_bind(user.map(|u| u.to_string()).unwrap_or_default())
+                        .push_bind(*day)
+                        .push_bind(key.map(|k| k.to_string()).unwrap_or_default())
+                        .push_bind(*model);
+                    for value in sums {
+                        row.push_bind(*value);
+                    }
+                });
+                upsert.push(ROLLUP_CONFLICT);
+                // Not cached: its text changes with the number of groups, so a cached
+                // statement would rarely be reused and would evict the INSERTs above.
+                upsert.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -177,7 +225,7 @@ fn usage_source_text(source: UsageSource) -> &'static str {
 }
 
 #[derive(sqlx::FromRow)]
-struct LogRow {
+pub(crate) struct LogRow {
     id: String,
     created_at: i64,
     user_id: Option<String>,

@@ -13,7 +13,7 @@ use crate::auth;
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use http::{HeaderMap, Method};
-use switchyard_core::catalog::User;
+use switchyard_core::catalog::{KeyRecord, User};
 use switchyard_core::error::ErrorCode;
 use switchyard_gateway::{ApiError, pipeline_now_millis};
 
@@ -22,6 +22,9 @@ use switchyard_gateway::{ApiError, pipeline_now_millis};
 pub(crate) struct Actor {
     pub user: User,
     pub via: Via,
+    /// The key the request presented, whose restrictions (models, data policy) narrow what
+    /// the caller may use; `None` for a session.
+    pub key: Option<KeyRecord>,
 }
 
 /// How the caller authenticated.
@@ -69,6 +72,7 @@ pub(crate) async fn authenticate(
         return Ok(Actor {
             user: caller.user.clone(),
             via: Via::Key,
+            key: Some(caller.key.clone()),
         });
     };
     let ended = || {
@@ -125,5 +129,6 @@ pub(crate) async fn authenticate(
             id_hash,
             csrf_token: session.csrf_token,
         },
+        key: None,
     })
 }

@@ -99,8 +99,10 @@ pub(super) fn known_group(groups: &PriceGroups, group: &str) -> Result<(), Reply
     .into())
 }
 
-fn key_json(key: &KeyRecord) -> Value {
+/// A key as the API shows it; `playground` says whether it is a dashboard playground key.
+pub(super) fn key_json(key: &KeyRecord, playground: bool) -> Value {
     json!({
+        "kind": if playground { "playground" } else { "standard" },
         "id": key.id, "user_id": key.user_id, "name": key.name, "prefix": key.visible_prefix,
         "created_at": key.created_at / 1000,
         "expires_at": key.expires_at.map(|t| t / 1000),
@@ -310,7 +312,7 @@ pub async fn create_key(
     .await
     .map_err(accounts_error)?;
     state.gateway.reload_access().await.map_err(store_error)?;
-    let mut body = key_json(&created.record);
+    let mut body = key_json(&created.record, false);
     body["key"] = Value::String(created.secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -319,6 +321,9 @@ pub async fn create_key(
 pub struct KeyQuery {
     #[serde(default)]
     user_id: Option<UserId>,
+    /// `standard` or `playground`: only keys of that kind; omitted: every key.
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 pub async fn list_keys(
@@ -337,15 +342,29 @@ pub async fn list_keys(
         }
         _ => Some(caller.user.id),
     };
-    let keys = state
-        .gateway
-        .store()
-        .list_keys(user)
-        .await
-        .map_err(store_error)?;
-    Ok(Json(
-        json!({"object": "list", "data": keys.iter().map(key_json).collect::<Vec<_>>()}),
-    ))
+    let wanted = match query.kind.as_deref() {
+        None | Some("") => None,
+        Some("playground") => Some(true),
+        Some("standard") => Some(false),
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("`kind` is `standard` or `playground`, not `{other}`."),
+            )
+            .with_param("kind")
+            .into());
+        }
+    };
+    let store = state.gateway.store();
+    let keys = store.list_keys(user).await.map_err(store_error)?;
+    let playground = store.playground_key_ids(user).await.map_err(store_error)?;
+    let data: Vec<Value> = keys
+        .iter()
+        .map(|k| (k, playground.contains(&k.id)))
+        .filter(|(_, p)| wanted.is_none_or(|w| w == *p))
+        .map(|(k, p)| key_json(k, p))
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
 }
 
 /// Finds a key the caller may manage; someone else's key is reported as not found.
@@ -374,12 +393,25 @@ pub(super) async fn owned_key(
     Ok(key)
 }
 
+/// Whether `key` is a playground key (one indexed lookup, for the single-key answers).
+async fn is_playground(state: &AppState, key: &KeyRecord) -> Result<bool, Reply> {
+    Ok(state
+        .gateway
+        .store()
+        .playground_key_ids(Some(key.user_id))
+        .await
+        .map_err(store_error)?
+        .contains(&key.id))
+}
+
 pub async fn get_key(
     State(state): State<AppState>,
     caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Reply> {
-    Ok(Json(key_json(&owned_key(&state, &caller, &id).await?)))
+    let key = owned_key(&state, &caller, &id).await?;
+    let playground = is_playground(&state, &key).await?;
+    Ok(Json(key_json(&key, playground)))
 }
 
 pub async fn revoke_key(
@@ -402,7 +434,8 @@ pub async fn revoke_key(
         .await
         .map_err(store_error)?
         .unwrap_or(key);
-    Ok(Json(key_json(&key)))
+    let playground = is_playground(&state, &key).await?;
+    Ok(Json(key_json(&key, playground)))
 }
 
 /// `PUT /api/keys/{id}/data_policy` (the key's owner or an admin): replaces the key's data
@@ -426,5 +459,9 @@ pub async fn set_key_data_policy(
         .into());
     };
     state.gateway.reload_access().await.map_err(store_error)?;
-    Ok(Json(key_json(&KeyRecord { data_policy, ..key })))
+    let playground = is_playground(&state, &key).await?;
+    Ok(Json(key_json(
+        &KeyRecord { data_policy, ..key },
+        playground,
+    )))
 }

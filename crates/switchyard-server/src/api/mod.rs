@@ -1,8 +1,10 @@
 //! The router: which path goes to which handler, and the layers every request passes.
 
 mod actor;
+mod admin;
 mod auth;
 mod billing;
+mod catalogue;
 mod channels;
 mod inference;
 mod invoices;
@@ -10,7 +12,9 @@ mod limits;
 mod manage;
 mod margin;
 mod ops;
+mod playground;
 mod stripe;
+mod usage;
 
 use crate::AppState;
 use crate::request_id;
@@ -37,6 +41,14 @@ pub fn router(state: AppState) -> Router {
             get(manage::list_users).post(manage::create_user),
         )
         .route("/api/keys", get(manage::list_keys).post(manage::create_key))
+        .route("/api/usage", get(usage::list))
+        .route("/api/usage.csv", get(usage::csv))
+        .route("/api/usage/daily", get(usage::daily))
+        .route("/api/models", get(catalogue::list))
+        .route("/api/playground/key", post(playground::create_key))
+        .route("/api/admin/users", get(admin::list_users))
+        .route("/api/admin/users/{id}", patch(admin::patch_user))
+        .route("/api/admin/stats", get(admin::stats))
         .route(
             "/api/keys/{id}",
             get(manage::get_key).delete(manage::revoke_key),
