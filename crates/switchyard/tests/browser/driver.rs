@@ -214,8 +214,10 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // The group holds chromedriver and every Chromium process it started.
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
             .status();
+        // Should the group kill fail, chromedriver itself still goes, so `wait` cannot hang.
+        let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }

@@ -26,8 +26,8 @@ export async function users(main, { params }) {
           ${["user", "admin"].map((r) => html`<option value="${r}" ${u.role === r ? html`selected` : ""}>${t(`admin.role_${r}`)}</option>`)}</select></td>
         <td>${u.disabled ? html`<span class="badge off">${t("admin.disabled")}</span>` : html`<span class="badge on">${t("keys.active")}</span>`}</td>
         <td class="num">${u.balance ? money(u.balance) : "—"}</td><td>${when(u.created_at, false)}</td>
-        <td class="row">${self ? "" : html`<button type="button" class="small ${u.disabled ? "" : "danger"}" data-toggle="${u.id}" data-disabled="${u.disabled}">${u.disabled ? t("admin.enable") : t("admin.disable")}</button>`}
-          <button type="button" class="small" data-credit="${u.id}" data-email="${u.email}">${t("admin.credit")}</button></td></tr>`;
+        <td><div class="cell-actions">${self ? "" : html`<button type="button" class="small ${u.disabled ? "" : "danger"}" data-toggle="${u.id}" data-disabled="${u.disabled}">${u.disabled ? t("admin.enable") : t("admin.disable")}</button>`}
+          <button type="button" class="small" data-credit="${u.id}" data-email="${u.email}">${t("admin.credit")}</button></div></td></tr>`;
       })}</tbody></table></div>
       ${rows.length ? "" : html`<p class="empty">${t("admin.no_users")}</p>`}
       ${list.next_cursor ? html`<p><a class="button" href="/app/admin/users?${new URLSearchParams({ q, cursor: list.next_cursor })}" data-link>${t("admin.more")}</a></p>` : ""}

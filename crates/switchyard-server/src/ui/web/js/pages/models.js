@@ -3,8 +3,10 @@
 
 import { api, html, money, mount, t } from "../core.js";
 
-const practice = (value, yes, no) =>
-  value === true ? html`<span class="badge off">${yes}</span>` : value === false ? html`<span class="badge on">${no}</span>` : html`<span class="badge">${t("models.undeclared")}</span>`;
+// Declared practices in green or red; an undeclared one is named as such, since routing treats
+// it as failing every requirement (fail closed).
+const practice = (value, yes, no, unknown) =>
+  value === true ? html`<span class="badge off">${yes}</span>` : value === false ? html`<span class="badge on">${no}</span>` : html`<span class="badge">${unknown}</span>`;
 
 export async function render(main) {
   const catalogue = await api("GET", "/api/models");
@@ -23,7 +25,7 @@ export async function render(main) {
         <td class="num">${m.prices ? money(m.prices.input) : "—"}</td>
         <td class="num">${m.prices ? money(m.prices.output) : "—"}</td>
         <td>${[...new Set(providers.map((p) => p.jurisdiction ?? "?"))].join(", ")}</td>
-        <td>${providers.map((p) => html`<div>${practice(p.trains_on_prompts, t("models.trains"), t("models.no_training"))} ${practice(p.retains_prompts, t("models.retains"), t("models.no_retention"))}${p.zdr ? html` <span class="badge on">ZDR</span>` : ""}</div>`)}</td>
+        <td>${providers.map((p) => html`<div>${practice(p.trains_on_prompts, t("models.trains"), t("models.no_training"), t("models.training_undeclared"))} ${practice(p.retains_prompts, t("models.retains"), t("models.no_retention"), t("models.retention_undeclared"))}${p.zdr ? html` <span class="badge on">ZDR</span>` : ""}</div>`)}</td>
         <td>${m.admitted ? html`<span class="badge on">${t("models.yes")}</span>` : html`<span class="badge off" title="${providers.map((p) => p.refused_because).filter(Boolean).join("; ")}">${t("models.blocked")}</span>`}</td>
       </tr>`;
     })}</tbody></table></div>`);
