@@ -11,11 +11,9 @@ CREATE INDEX request_logs_user_key_page ON request_logs (user_id, key_id, create
 -- Errors are rare, so "show me my errors" would otherwise walk every row of the user.
 CREATE INDEX request_logs_user_error_page ON request_logs (user_id, created_at, id)
     WHERE status >= 400;
--- Likewise for the time-only scans (revenue, margin, the operator's recent rates). It carries
--- status and latency so the system view's recent rates and latency sample read the index
--- alone, not a table row per log row.
+-- Likewise for the time-only scans (revenue, margin, the operator's recent rates).
 DROP INDEX request_logs_time;
-CREATE INDEX request_logs_time_page ON request_logs (created_at, id, status, latency_us);
+CREATE INDEX request_logs_time_page ON request_logs (created_at, id);
 
 -- Per UTC day, user, key and model: what the Overview and the operator's pages chart, so they
 -- never aggregate request_logs. Written by the log writer in the transaction that inserts the
@@ -40,23 +38,6 @@ CREATE TABLE usage_daily (
 );
 CREATE INDEX usage_daily_day ON usage_daily (day);
 
--- The same sums for the whole platform per day and model, so the operator's view reads a few
--- hundred rows for a month instead of every user's.
-CREATE TABLE usage_daily_models (
-    day                 BIGINT NOT NULL,
-    model               TEXT NOT NULL,
-    requests            BIGINT NOT NULL,
-    errors              BIGINT NOT NULL,
-    prompt_tokens       BIGINT NOT NULL,
-    completion_tokens   BIGINT NOT NULL,
-    cached_tokens       BIGINT NOT NULL,
-    reasoning_tokens    BIGINT NOT NULL,
-    cost_nanos          BIGINT NOT NULL,
-    provider_cost_nanos BIGINT NOT NULL,
-    latency_us_sum      BIGINT NOT NULL,
-    PRIMARY KEY (day, model)
-);
-
 -- The log written before this migration, so the charts start complete.
 INSERT INTO usage_daily
 SELECT COALESCE(user_id, ''), created_at / 86400000, COALESCE(key_id, ''), model,
@@ -68,15 +49,6 @@ SELECT COALESCE(user_id, ''), created_at / 86400000, COALESCE(key_id, ''), model
        CAST(SUM(latency_us) AS BIGINT)
 FROM request_logs
 GROUP BY COALESCE(user_id, ''), created_at / 86400000, COALESCE(key_id, ''), model;
-
-INSERT INTO usage_daily_models
-SELECT day, model, CAST(SUM(requests) AS BIGINT), CAST(SUM(errors) AS BIGINT),
-       CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT),
-       CAST(SUM(cached_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT),
-       CAST(SUM(cost_nanos) AS BIGINT), CAST(SUM(provider_cost_nanos) AS BIGINT),
-       CAST(SUM(latency_us_sum) AS BIGINT)
-FROM usage_daily
-GROUP BY day, model;
 
 -- What a key is for: `playground` keys are the dashboard's short-lived in-browser keys, which
 -- key lists may hide and which a new playground key revokes.
