@@ -7,7 +7,10 @@
 //! negative number that would poison every SQL sum over the column.
 
 use crate::access::parse_id;
-use crate::usage::{ROLLUP_CONFLICT, ROLLUP_INSERT, ROLLUP_ROWS_PER_UPSERT, rollup_groups};
+use crate::usage::{
+    PLATFORM_CONFLICT, PLATFORM_INSERT, ROLLUP_CONFLICT, ROLLUP_INSERT, ROLLUP_ROWS_PER_UPSERT,
+    platform_groups, rollup_groups,
+};
 use crate::{Backend, Store, StoreError};
 use sqlx::QueryBuilder;
 use std::collections::HashSet;
@@ -138,6 +141,18 @@ impl Store {
                 upsert.push(ROLLUP_CONFLICT);
                 // Not cached: its text changes with the number of groups, so a cached
                 // statement would rarely be reused and would evict the INSERTs above.
+                upsert.build().persistent(false).execute(&mut *tx).await?;
+            }
+            let platform = platform_groups(&groups);
+            for chunk in platform.chunks(ROLLUP_ROWS_PER_UPSERT) {
+                let mut upsert = QueryBuilder::new(PLATFORM_INSERT);
+                upsert.push_values(chunk, |mut row, ((day, model), sums)| {
+                    row.push_bind(*day).push_bind(*model);
+                    for value in sums {
+                        row.push_bind(*value);
+                    }
+                });
+                upsert.push(PLATFORM_CONFLICT);
                 upsert.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;

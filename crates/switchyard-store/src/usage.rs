@@ -2,9 +2,10 @@
 //! filter served by an index of migration 0013), the daily rollup `usage_daily` that the log
 //! writer keeps in step with `request_logs`, and the bounded samples of the operator's view.
 //!
-//! **Invariant:** `usage_daily` holds exactly the sums of the `request_logs` rows, because the
-//! rows are counted in the transaction that inserts them ([`add_to_rollup`]), and only the rows
-//! that insert really added (a retried batch adds nothing twice).
+//! **Invariant:** `usage_daily` (per user, day, key and model) and `usage_daily_models` (per
+//! day and model) hold exactly the sums of the `request_logs` rows, because the rows are
+//! counted in the transaction that inserts them (`Store::insert_request_logs`), and only the
+//! rows that insert really added (a retried batch adds nothing twice).
 
 use crate::access::UserRow;
 use crate::request_log::LogRow;
@@ -124,6 +125,34 @@ pub(crate) const ROLLUP_CONFLICT: &str = " ON CONFLICT (user_id, day, key_id, mo
     provider_cost_nanos = usage_daily.provider_cost_nanos + excluded.provider_cost_nanos, \
     latency_us_sum = usage_daily.latency_us_sum + excluded.latency_us_sum";
 
+/// [`ROLLUP_INSERT`] and [`ROLLUP_CONFLICT`] for the platform's per-day-and-model table.
+pub(crate) const PLATFORM_INSERT: &str = "INSERT INTO usage_daily_models (day, model, \
+    requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, \
+    cost_nanos, provider_cost_nanos, latency_us_sum) ";
+
+pub(crate) const PLATFORM_CONFLICT: &str = " ON CONFLICT (day, model) DO UPDATE SET \
+    requests = usage_daily_models.requests + excluded.requests, \
+    errors = usage_daily_models.errors + excluded.errors, \
+    prompt_tokens = usage_daily_models.prompt_tokens + excluded.prompt_tokens, \
+    completion_tokens = usage_daily_models.completion_tokens + excluded.completion_tokens, \
+    cached_tokens = usage_daily_models.cached_tokens + excluded.cached_tokens, \
+    reasoning_tokens = usage_daily_models.reasoning_tokens + excluded.reasoning_tokens, \
+    cost_nanos = usage_daily_models.cost_nanos + excluded.cost_nanos, \
+    provider_cost_nanos = usage_daily_models.provider_cost_nanos + excluded.provider_cost_nanos, \
+    latency_us_sum = usage_daily_models.latency_us_sum + excluded.latency_us_sum";
+
+/// The per-user groups summed again per (day, model), for `usage_daily_models`.
+pub(crate) fn platform_groups<'a>(groups: &[RollupGroup<'a>]) -> Vec<((i64, &'a str), [i64; 9])> {
+    let mut sums: HashMap<(i64, &'a str), [i64; 9]> = HashMap::new();
+    for ((_, day, _, model), values) in groups {
+        let s = sums.entry((*day, model)).or_default();
+        for (total, value) in s.iter_mut().zip(values) {
+            *total = total.saturating_add(*value);
+        }
+    }
+    sums.into_iter().collect()
+}
+
 /// Sums a batch in memory, so each (user, day, key, model) appears once in the upsert
 /// (PostgreSQL refuses a statement that would update one row twice) and the writer sends one
 /// statement per batch, not one per row.
@@ -167,7 +196,7 @@ macro_rules! day_sums {
          CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
          CAST(SUM(cached_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), \
          CAST(SUM(cost_nanos) AS BIGINT), CAST(SUM(provider_cost_nanos) AS BIGINT), \
-         CAST(SUM(latency_us_sum) AS BIGINT) FROM usage_daily"
+         CAST(SUM(latency_us_sum) AS BIGINT) FROM "
     };
 }
 
@@ -305,16 +334,19 @@ impl Store {
         Ok(lines.join("\n"))
     }
 
-    /// Refreshes PostgreSQL's planner statistics of the log tables, as autovacuum does after
-    /// bulk writes, so a benchmark or a plan test that has just seeded rows sees the plans a
+    /// Refreshes PostgreSQL's planner statistics and visibility map of the log tables, as
+    /// autovacuum does after bulk writes, so a benchmark or a plan test that has just seeded rows sees the plans a
     /// live server would use. Nothing on SQLite: a deployment never runs `ANALYZE` there, so
     /// its plans must hold without statistics.
     #[cfg(any(test, feature = "test-support"))]
     pub async fn gather_statistics(&self) -> Result<(), StoreError> {
         if let crate::Db::Postgres(pool) = &self.db {
-            sqlx::query("ANALYZE request_logs, usage_daily, users, api_keys")
-                .execute(pool)
-                .await?;
+            // The simple protocol: VACUUM refuses to run as a prepared statement's transaction.
+            sqlx::raw_sql(
+                "VACUUM ANALYZE request_logs, usage_daily, usage_daily_models, users, api_keys",
+            )
+            .execute(pool)
+            .await?;
         }
         Ok(())
     }
@@ -328,7 +360,10 @@ impl Store {
         to_day: i64,
     ) -> Result<Vec<DayTotals>, StoreError> {
         let rows: Vec<DayRow> = on_pool!(&self.db, pool => {
-            let mut query = QueryBuilder::new(concat!(day_sums!(), " WHERE day >= "));
+            // Everyone's sums come from the per-model table: a month is a few hundred rows.
+            let table = if user.is_some() { "usage_daily" } else { "usage_daily_models" };
+            let mut query = QueryBuilder::new(day_sums!());
+            query.push(table).push(" WHERE day >= ");
             query.push_bind(from_day).push(" AND day <= ").push_bind(to_day);
             if let Some(user) = user {
                 query.push(" AND user_id = ").push_bind(user.to_string());
@@ -349,10 +384,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ModelTotals>, StoreError> {
         let rows: Vec<(String, i64, i64)> = on_pool!(&self.db, pool => {
+            let table = if user.is_some() { "usage_daily" } else { "usage_daily_models" };
             let mut query = QueryBuilder::new(
                 "SELECT model, CAST(SUM(requests) AS BIGINT) AS requests, \
-                 CAST(SUM(cost_nanos) AS BIGINT) AS cost FROM usage_daily WHERE day >= ",
+                 CAST(SUM(cost_nanos) AS BIGINT) AS cost FROM ",
             );
+            query.push(table).push(" WHERE day >= ");
             query.push_bind(from_day).push(" AND day <= ").push_bind(to_day);
             if let Some(user) = user {
                 query.push(" AND user_id = ").push_bind(user.to_string());
@@ -387,7 +424,7 @@ impl Store {
     }
 
     /// The latencies (µs) of the newest `limit` log rows, unordered: a bounded sample whatever
-    /// the size of the log.
+    /// the size of the log, read from the time index alone (it carries `latency_us`).
     pub async fn recent_latencies(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<i64> = on_pool!(&self.db, pool => {
             sqlx::query_scalar(

@@ -131,7 +131,7 @@ async fn pages_are_gapless_under_colliding_timestamps(store: Store) {
         .unwrap();
     let mut rows: Vec<_> = (0..200).map(|i| row(i % 10, ann.id, None)).collect();
     store.insert_request_logs(&rows).await.unwrap();
-    rows.sort_by(|a, b| (b.created_at, b.id.to_string()).cmp(&(a.created_at, a.id.to_string())));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id.to_string())));
     let filter = UsageFilter {
         user: ann.id,
         key: None,

@@ -210,6 +210,9 @@ async fn seeded(app: &TestApp) -> (String, String, [KeyId; 2], Vec<RequestLog>) 
     (ann.to_string(), ann_key, [first, second], rows)
 }
 
+/// Which seeded rows a query should list.
+type Keep<'a> = Box<dyn Fn(&RequestLog) -> bool + 'a>;
+
 async fn pages_cover_every_row_once_under_each_filter(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, key, [first, second], rows) = seeded(&app).await;
@@ -220,7 +223,7 @@ async fn pages_cover_every_row_once_under_each_filter(backend: Backend) {
         let days = ms.div_euclid(DAY_MS) - rows[0].created_at.div_euclid(DAY_MS);
         format!("2023-11-{:02}", 14 + days)
     };
-    let cases: Vec<(String, Box<dyn Fn(&RequestLog) -> bool>)> = vec![
+    let cases: Vec<(String, Keep<'_>)> = vec![
         ("/api/usage".into(), Box::new(|_| true)),
         (
             "/api/usage?model=demo-embed".into(),

@@ -481,7 +481,7 @@ pub async fn daily(
         t.completion_tokens += d.completion_tokens;
         t.cached_tokens += d.cached_tokens;
         t.reasoning_tokens += d.reasoning_tokens;
-        t.cost = t.cost + d.cost;
+        t.cost += d.cost;
         t
     });
     let mut totals = day_json(&total);
