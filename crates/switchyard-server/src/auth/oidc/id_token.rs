@@ -459,7 +459,8 @@ mod tests {
         );
         assert_eq!(parse("a.b", &[]).err(), Some(IdTokenError::Malformed));
         assert_eq!(parse("a.b.c.d", &[]).err(), Some(IdTokenError::Malformed));
-        let parsed = parse(&token(json!({"alg": "RS256", "kid": "k"})), &[]).unwrap();
+        let with_kid = token(json!({"alg": "RS256", "kid": "k"}));
+        let parsed = parse(&with_kid, &[]).unwrap();
         assert_eq!(parsed.kid.as_deref(), Some("k"));
         assert_eq!(parsed.signature, b"sig");
         assert!(parsed.signing_input.ends_with(".e30"));
