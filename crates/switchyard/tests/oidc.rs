@@ -298,6 +298,7 @@ async fn signing_in_creates_an_account_keyed_by_issuer_and_subject(backend: Back
         listed[0]["provider"],
         json!({"id": "fake", "name": "Fake IdP"})
     );
+    assert_eq!(listed[0]["provider_name"], "Fake IdP");
     assert_eq!(listed[0]["issuer"], s.idp.issuer());
     // Both browsers have their own session.
     assert!(b.me(&s.app).await.is_some());

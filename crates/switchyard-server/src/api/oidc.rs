@@ -439,19 +439,20 @@ async fn link(
     }
 }
 
-/// An identity as the API shows it; `provider` is the configured provider with its issuer
-/// (null if that provider was removed from the configuration).
+/// An identity as the API shows it; `provider` (and `provider_name`) is the configured
+/// provider with its issuer, null if that provider was removed from the configuration.
 fn identity_json(state: &AppState, identity: &Identity) -> Value {
     let provider = state
         .auth
         .oidc
         .providers()
-        .find(|p| p.issuer == identity.issuer)
-        .map(|p| json!({"id": p.id, "name": p.name}));
+        .find(|p| p.issuer == identity.issuer);
     json!({
         "object": "identity",
         "id": identity.id,
-        "provider": provider,
+        "provider": provider.map(|p| json!({"id": p.id, "name": p.name})),
+        // The label alone, as the settings page shows it.
+        "provider_name": provider.map(|p| p.name.as_str()),
         "issuer": identity.issuer,
         "subject": identity.subject,
         "email": identity.email,
