@@ -53,3 +53,7 @@ uuid_id!(
     /// One inference request; returned to the client as `x-request-id` and stored in the log.
     RequestId
 );
+uuid_id!(
+    /// An identity at an OpenID Connect provider, linked to a user.
+    IdentityId
+);

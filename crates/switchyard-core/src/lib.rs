@@ -17,7 +17,7 @@ pub mod secret;
 pub mod stripe;
 pub mod usage;
 
-pub use id::{KeyId, RequestId, UserId};
+pub use id::{IdentityId, KeyId, RequestId, UserId};
 pub use money::Nanos;
 pub use secret::Secret;
 pub use usage::Usage;

@@ -29,6 +29,7 @@ mod codes;
 mod connect;
 mod dump;
 mod error;
+mod identities;
 mod invoices;
 mod ledger;
 mod limits;
@@ -49,6 +50,7 @@ pub use codes::{
     email_hmac,
 };
 pub use error::StoreError;
+pub use identities::{FlowPurpose, Identity, OidcFlow, Unlink};
 pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};
 pub use ledger::{AccountState, Batch, Entry, OpenHold};
 pub use limits::SpendCounter;

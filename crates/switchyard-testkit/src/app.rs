@@ -489,6 +489,8 @@ async fn launch(
             .into_iter()
             // The fake Stripe's secrets, for tests that add a `[stripe]` section.
             .chain(crate::stripe::env())
+            // The fake OpenID provider's client secret, for tests that add `[[oidc]]`.
+            .chain(crate::oidc::env())
             .collect(),
     };
     let config = config::load(&sources).expect("the test configuration is valid");

@@ -293,7 +293,7 @@ pub async fn start_with_mailer(
         promotions: config.promotions,
         invoices: Arc::new(config.invoices.clone()),
         draining: draining.clone(),
-        auth: Arc::new(Auth::new(sessions, mailer)),
+        auth: Arc::new(Auth::new(sessions, mailer).with_oidc(config.oidc.clone())),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);

@@ -39,7 +39,7 @@ fn invalid(param: &str, message: impl Into<String>) -> Reply {
 
 /// Requests that need no session still must not come from another site: a forged sign-in
 /// would sign the victim into the attacker's account.
-fn refuse_cross_site(headers: &HeaderMap) -> Result<(), Reply> {
+pub(super) fn refuse_cross_site(headers: &HeaderMap) -> Result<(), Reply> {
     if auth::same_origin(headers) {
         Ok(())
     } else {
@@ -51,7 +51,7 @@ fn refuse_cross_site(headers: &HeaderMap) -> Result<(), Reply> {
     }
 }
 
-fn millis(d: Duration) -> i64 {
+pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -84,7 +84,10 @@ async fn verify_password(given: String, phc: Option<String>) -> bool {
 }
 
 /// Starts a session for `user`; returns its cookie and CSRF token.
-async fn start_session(state: &AppState, user: UserId) -> Result<(HeaderValue, String), Reply> {
+pub(super) async fn start_session(
+    state: &AppState,
+    user: UserId,
+) -> Result<(HeaderValue, String), Reply> {
     let settings = &state.auth.settings;
     let id = Token::generate();
     let csrf = Token::generate().raw;
@@ -107,7 +110,10 @@ async fn start_session(state: &AppState, user: UserId) -> Result<(HeaderValue, S
 }
 
 /// The session the request's cookie names, ended (sign-in replaces it, sign-out ends it).
-async fn end_presented_session(state: &AppState, headers: &HeaderMap) -> Result<(), Reply> {
+pub(super) async fn end_presented_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(), Reply> {
     if let Some(raw) = auth::cookie_value(headers, state.auth.settings.cookie_name()) {
         state
             .gateway

@@ -11,6 +11,7 @@ mod invoices;
 mod limits;
 mod manage;
 mod margin;
+mod oidc;
 mod ops;
 mod playground;
 mod stripe;
@@ -21,7 +22,7 @@ use crate::request_id;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use http::HeaderMap;
 use switchyard_core::error::ErrorCode;
 use switchyard_gateway::ApiError;
@@ -104,6 +105,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/verify", post(auth::verify))
         .route("/api/auth/reset/request", post(auth::request_reset))
         .route("/api/auth/reset", post(auth::reset))
+        .route("/api/auth/providers", get(oidc::providers))
+        .route("/api/auth/oidc/{provider}/start", post(oidc::start))
+        .route("/api/auth/oidc/{provider}/callback", get(oidc::callback))
+        .route("/api/auth/identities", get(oidc::identities))
+        .route("/api/auth/identities/{id}", delete(oidc::unlink))
         .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

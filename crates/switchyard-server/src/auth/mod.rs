@@ -2,8 +2,11 @@
 //! CSRF rules. The HTTP handlers are in `api::auth`; who a request acts for is `api::actor`.
 //!
 //! **Invariant:** the session cookie is the only cookie Switchyard sets, and a raw session id
-//! or emailed token is never stored: the store keeps their SHA-256.
+//! or emailed token is never stored: the store keeps their SHA-256. A sign-in through an
+//! OpenID provider binds its flow to the browser with that same cookie, holding a
+//! *pre-session* value that names no session ([`Settings::pre_session_cookie`]).
 
+pub mod oidc;
 pub mod password;
 pub mod throttle;
 
@@ -70,6 +73,12 @@ impl Settings {
         self.cookie(raw, self.absolute.as_secs())
     }
 
+    /// `Set-Cookie` for a pre-session: a random value, with no session behind it, that ties an
+    /// OpenID sign-in to the browser that started it. It lives as long as the flow may.
+    pub fn pre_session_cookie(&self, raw: &str) -> HeaderValue {
+        self.cookie(raw, oidc::FLOW_TTL.as_secs())
+    }
+
     /// `Set-Cookie` that makes the browser forget the session cookie.
     pub fn clearing_cookie(&self) -> HeaderValue {
         self.cookie("", 0)
@@ -95,6 +104,8 @@ pub struct Auth {
     /// Mails asked for (verification, reset), so nobody can flood an inbox through us.
     pub mail_throttle: throttle::Throttle,
     pub mailer: Arc<dyn Mailer>,
+    /// The OpenID providers people may sign in with (`[[oidc]]`).
+    pub oidc: oidc::Registry,
 }
 
 /// At most 5 mails per address and 20 requests per client address an hour.
@@ -111,7 +122,14 @@ impl Auth {
             mail_throttle: throttle::Throttle::new(MAIL_LIMITS),
             settings,
             mailer,
+            oidc: oidc::Registry::default(),
         }
+    }
+
+    /// With `providers` to sign in with.
+    pub fn with_oidc(mut self, providers: Vec<oidc::Provider>) -> Auth {
+        self.oidc = oidc::Registry::new(providers);
+        self
     }
 
     /// Whether another mail to `email`, asked for from `address`, is within

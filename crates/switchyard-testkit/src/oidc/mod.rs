@@ -52,6 +52,17 @@ pub const WRONG_NONCE: &str = "not-the-nonce-you-sent";
 /// How far in the past `exp` is under [`Fault::Expired`]: more than any sane clock-skew leeway.
 pub const EXPIRED_BY_SECS: u64 = 600;
 
+/// The environment variable every [`crate::TestApp`] has, holding [`CLIENT_SECRET`], so a
+/// test's `[[oidc]]` entry can say `client_secret_env = "FAKE_OIDC_CLIENT_SECRET"`.
+pub const CLIENT_SECRET_ENV: &str = "FAKE_OIDC_CLIENT_SECRET";
+/// The client secret to register with [`Client::new`] when the relying party is a TestApp.
+pub const CLIENT_SECRET: &str = "switchyard-test-oidc-client-secret";
+
+/// What a TestApp's environment gets for the relying party's configuration.
+pub(crate) fn env() -> [(String, String); 1] {
+    [(CLIENT_SECRET_ENV.to_owned(), CLIENT_SECRET.to_owned())]
+}
+
 /// The relying party the fake knows, as an operator would register it with Google.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {

@@ -1,11 +1,13 @@
-//! `[sessions]` (browser sessions and sign-in throttling), `[smtp]` (outgoing mail) and
-//! `server.public_url`, which links in emails start with.
+//! `[sessions]` (browser sessions and sign-in throttling), `[smtp]` (outgoing mail),
+//! `[[oidc]]` (OpenID providers to sign in with) and `server.public_url`, which links in
+//! emails and OpenID redirect URIs start with.
 
 use anyhow::bail;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 use switchyard_core::Secret;
+use switchyard_server::auth::oidc::Provider;
 use switchyard_server::auth::{Settings, throttle};
 use switchyard_server::mail::{SmtpSettings, SmtpTls};
 
@@ -51,6 +53,81 @@ pub(super) struct SmtpSection {
     #[serde(default)]
     password_env: Option<String>,
     from: String,
+}
+
+/// One `[[oidc]]` entry. The client secret comes from the environment, like every secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OidcSection {
+    /// The slug in URLs (`google`).
+    id: String,
+    /// The button label (`Google`).
+    name: String,
+    /// Exactly as ID tokens carry it in `iss` (`https://accounts.google.com`).
+    issuer: String,
+    client_id: String,
+    /// The environment variable holding the client secret; never the secret itself.
+    client_secret_env: String,
+}
+
+/// The OpenID providers, checked: unique slugs, an `https` issuer (plain `http` only on
+/// loopback, for local and test providers), and each client secret present.
+pub(super) fn oidc(
+    sections: Vec<OidcSection>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<Provider>> {
+    let mut ids = HashSet::new();
+    let mut providers = Vec::new();
+    for (i, s) in sections.into_iter().enumerate() {
+        let at = format!("oidc[{i}]");
+        let slug = !s.id.is_empty()
+            && s.id.len() <= 32
+            && s.id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !slug {
+            bail!(
+                "`{at}.id`: `{}` is not a slug of a-z, 0-9 and - (at most 32)",
+                s.id
+            );
+        }
+        if !ids.insert(s.id.clone()) {
+            bail!("`{at}.id`: `{}` is declared twice", s.id);
+        }
+        if s.name.trim().is_empty() {
+            bail!("`{at}.name` must not be empty");
+        }
+        let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+            .iter()
+            .any(|prefix| {
+                s.issuer
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if !(s.issuer.starts_with("https://") || loopback) {
+            bail!(
+                "`{at}.issuer` must be an https URL (plain http only on 127.0.0.1, [::1] or localhost)"
+            );
+        }
+        if s.client_id.trim().is_empty() {
+            bail!("`{at}.client_id` must not be empty");
+        }
+        let client_secret = match env.get(&s.client_secret_env) {
+            Some(value) if !value.is_empty() => Secret::new(value.clone()),
+            _ => bail!(
+                "`{at}.client_secret_env`: the environment variable `{}` is not set",
+                s.client_secret_env
+            ),
+        };
+        providers.push(Provider {
+            id: s.id,
+            name: s.name,
+            issuer: s.issuer,
+            client_id: s.client_id,
+            client_secret,
+        });
+    }
+    Ok(providers)
 }
 
 /// The session settings, with links pointing at `public_url`. Unset, it stays empty here and
@@ -160,6 +237,55 @@ mod tests {
         assert_eq!(s.public_url, "https://ai.example");
         assert_eq!(s.cookie_name(), "__Host-sy_session");
         assert!(sessions(&SessionsSection::default(), Some("ai.example")).is_err());
+    }
+
+    #[test]
+    fn oidc_providers_are_checked_and_their_secret_read_from_the_environment() {
+        let section = |id: &str, issuer: &str, secret_env: &str| OidcSection {
+            id: id.into(),
+            name: "Google".into(),
+            issuer: issuer.into(),
+            client_id: "client".into(),
+            client_secret_env: secret_env.into(),
+        };
+        let env: BTreeMap<String, String> = [("G_SECRET".to_owned(), "s3cret".to_owned())].into();
+        let ok = oidc(
+            vec![
+                section("google", "https://accounts.google.com", "G_SECRET"),
+                section("local", "http://127.0.0.1:5556", "G_SECRET"),
+            ],
+            &env,
+        )
+        .unwrap();
+        assert_eq!(ok[0].issuer, "https://accounts.google.com");
+        assert_eq!(ok[0].client_secret.expose(), "s3cret");
+        assert!(
+            !format!("{ok:?}").contains("s3cret"),
+            "the secret never prints"
+        );
+        for (bad, mentions) in [
+            (
+                section("Google", "https://a.example", "G_SECRET"),
+                "oidc[0].id",
+            ),
+            (
+                section("g", "http://a.example", "G_SECRET"),
+                "oidc[0].issuer",
+            ),
+            (
+                section("g", "http://127.0.0.1.evil.example", "G_SECRET"),
+                "oidc[0].issuer",
+            ),
+            (section("g", "https://a.example", "MISSING"), "MISSING"),
+        ] {
+            let err = oidc(vec![bad], &env).unwrap_err().to_string();
+            assert!(err.contains(mentions), "{err}");
+        }
+        let twice = vec![
+            section("g", "https://a.example", "G_SECRET"),
+            section("g", "https://b.example", "G_SECRET"),
+        ];
+        assert!(oidc(twice, &env).unwrap_err().to_string().contains("twice"));
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct Config {
     pub sessions: switchyard_server::auth::Settings,
     /// Outgoing mail (`[smtp]`); `None` writes links to the log instead.
     pub smtp: Option<switchyard_server::mail::SmtpSettings>,
+    /// OpenID Connect providers people may sign in with (`[[oidc]]`).
+    pub oidc: Vec<switchyard_server::auth::oidc::Provider>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +136,8 @@ struct File {
     sessions: accounts::SessionsSection,
     #[serde(default)]
     smtp: Option<accounts::SmtpSection>,
+    #[serde(default)]
+    oidc: Vec<accounts::OidcSection>,
 }
 
 fn default_listen() -> String {
@@ -509,6 +513,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         routing: routing::routing(&file.routing)?,
         sessions: accounts::sessions(&file.sessions, file.server.public_url.as_deref())?,
         smtp: accounts::smtp(file.smtp, env)?,
+        oidc: accounts::oidc(file.oidc, env)?,
         providers,
         models,
     })
