@@ -17,7 +17,12 @@ use std::time::{Duration, Instant};
 use switchyard_store::Backend;
 use switchyard_testkit::TestApp;
 
-on_both_stores!(consumer_journey, operator_console, csrf_and_languages);
+on_both_stores!(
+    consumer_journey,
+    operator_console,
+    csrf_and_languages,
+    oidc_signin
+);
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -392,5 +397,50 @@ async fn csrf_and_languages(backend: Backend) {
             .await;
         b.screenshot(&format!("03-keys-{lang}")).await;
     }
+    b.close().await;
+}
+
+async fn oidc_signin(backend: Backend) {
+    use switchyard_testkit::oidc::{CLIENT_SECRET, CLIENT_SECRET_ENV, Client, FakeOidc, Fault};
+    const CLIENT_ID: &str = "switchyard.browser.example.test";
+    let idp = FakeOidc::spawn(Client::new(CLIENT_ID, CLIENT_SECRET, Vec::<String>::new())).await;
+    let config = format!(
+        "[[oidc]]\nid = \"fake\"\nname = \"Example ID\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"{CLIENT_SECRET_ENV}\"\n",
+        idp.issuer()
+    );
+    let app = TestApp::spawn_with(backend, &config).await;
+    idp.add_redirect_uri(app.url("/api/auth/oidc/fake/callback"));
+    idp.set_user("subject-grace", "grace@example.com", true, "Grace");
+    let b = Browser::start(&app.base_url, &format!("{backend:?}/oidc")).await;
+
+    // The provider's button signs a new person in and makes their account.
+    b.goto("/app/signin").await;
+    b.wait_text("[data-idp='fake']", "Example ID").await;
+    b.screenshot("01-signin-buttons").await;
+    b.click("[data-idp='fake']").await;
+    b.wait_text("h1", "Overview").await;
+    b.wait_text(".who", "grace@example.com").await;
+    b.goto("/app/settings").await;
+    b.wait_text("#identities", "Example ID").await;
+    b.screenshot("02-settings-identity").await;
+
+    // A token from the wrong issuer is refused; the page says sign-in failed, and no session.
+    b.click("#signout").await;
+    b.wait_path("/app/signin").await;
+    idp.fail_next(Fault::WrongIssuer);
+    b.click("[data-idp='fake']").await;
+    b.wait_path("/app/signin?error=id_token_issuer").await;
+    b.wait_text(".notice.error", "did not work").await;
+    b.screenshot("03-refused").await;
+    let me = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; fetch('/api/auth/me').then(r => done(r.status));",
+        )
+        .await;
+    assert_eq!(me, json!(401), "no session after a refused token");
+
+    // Signing in again lands on the same account (keyed by issuer and subject).
+    b.click("[data-idp='fake']").await;
+    b.wait_text(".who", "grace@example.com").await;
     b.close().await;
 }
