@@ -47,7 +47,7 @@ macro_rules! assets {
     };
 }
 
-pub static ASSETS: [Asset; 21] = assets![
+pub static ASSETS: [Asset; 22] = assets![
     "app.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
     "js/main.js" => JS,
@@ -63,6 +63,7 @@ pub static ASSETS: [Asset; 21] = assets![
     "js/pages/settings.js" => JS,
     "js/pages/data.js" => JS,
     "js/pages/admin.js" => JS,
+    "js/pages/catalog.js" => JS,
     "js/pages/system.js" => JS,
     "i18n/en.json" => JSON,
     "i18n/zh.json" => JSON,

@@ -21,7 +21,8 @@ on_both_stores!(
     consumer_journey,
     operator_console,
     csrf_and_languages,
-    oidc_signin
+    oidc_signin,
+    operator_adds_a_model,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -442,5 +443,54 @@ async fn oidc_signin(backend: Backend) {
     // Signing in again lands on the same account (keyed by issuer and subject).
     b.click("[data-idp='fake']").await;
     b.wait_text(".who", "grace@example.com").await;
+    b.close().await;
+}
+
+async fn operator_adds_a_model(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let b = Browser::start(&app.base_url, &format!("{backend:?}/catalog")).await;
+    b.goto(&app.admin_password_link).await;
+    b.fill("#password", "operator password 1").await;
+    b.click("#reset button[type=submit]").await;
+    b.wait_path("/app/signin").await;
+    sign_in(&b, switchyard::app::BOOTSTRAP_EMAIL, "operator password 1").await;
+
+    // A provider: the test kit's mock upstream, in Germany, declaring no training or retention.
+    let secret = app.mock.api_key().to_owned();
+    b.goto("/app/admin/catalog").await;
+    b.fill("#p-name", "acme").await;
+    b.fill("#p-url", &app.mock.base_url()).await;
+    b.fill("#p-key", &secret).await;
+    b.fill("#p-jurisdiction", "DE").await;
+    b.eval("document.querySelector('#p-trains_on_prompts').value = 'false'; document.querySelector('#p-retains_prompts').value = 'false';").await;
+    b.click("#add-provider button[type=submit]").await;
+    let row = b.wait_text("tr[data-provider='acme']", "DE").await;
+    let last4 = &secret[secret.len() - 4..];
+    assert!(row.contains(last4), "the key's last four characters: {row}");
+    assert!(!b.text("main").await.contains(&secret), "the key is never shown");
+    b.click("[data-test='acme']").await;
+    b.wait_text("#toasts", "Connected").await;
+
+    // A model on it, with its prices.
+    b.fill("#m-name", "acme-chat").await;
+    b.eval("document.querySelector('#m-provider').value = 'acme';").await;
+    b.fill("#m-upstream", "mock-gpt").await;
+    b.fill("#m-input", "1.00").await;
+    b.fill("#m-output", "2.00").await;
+    b.click("#add-model button[type=submit]").await;
+    b.wait_text("#model-list", "acme-chat").await;
+    b.screenshot("01-catalogue").await;
+
+    // A consumer sees it in their catalogue, with its jurisdiction and practices, and can use it.
+    b.click("#signout").await;
+    b.wait_path("/app/signin").await;
+    sign_up(&b, "bob@example.com").await;
+    b.goto("/app/models").await;
+    let row = b.wait_text("tr[data-model='acme-chat']", "acme").await;
+    assert!(row.contains("DE") && row.contains("$1.00") && row.contains("No training"), "{row}");
+    b.screenshot("02-consumer-catalogue").await;
+    let (_, key) = app.user_with_key("carol@example.com", json!({"name": "c"})).await;
+    let answer = sdk_chat(&app.base_url, &key, "acme-chat");
+    assert!(!answer.trim().is_empty());
     b.close().await;
 }

@@ -19,13 +19,14 @@ const ROUTES = {
   settings: { page: "settings.js", fn: "render", title: "nav.settings", access: "user" },
   data: { page: "data.js", fn: "render", title: "nav.data", access: "user" },
   "admin/users": { page: "admin.js", fn: "users", title: "nav.admin_users", access: "admin" },
+  "admin/catalog": { page: "catalog.js", fn: "render", title: "nav.admin_catalog", access: "admin" },
   "admin/providers": { page: "admin.js", fn: "providers", title: "nav.admin_providers", access: "admin" },
   "admin/codes": { page: "admin.js", fn: "codes", title: "nav.admin_codes", access: "admin" },
   "admin/system": { page: "system.js", fn: "render", title: "nav.admin_system", access: "admin" },
 };
 
 const NAV = ["", "keys", "usage", "billing", "models", "playground", "settings", "data"];
-const ADMIN_NAV = ["admin/system", "admin/users", "admin/providers", "admin/codes"];
+const ADMIN_NAV = ["admin/system", "admin/users", "admin/catalog", "admin/providers", "admin/codes"];
 
 function currentRoute() {
   const path = location.pathname.replace(/^\/app\/?/, "").replace(/\/$/, "");
