@@ -150,7 +150,7 @@ pub async fn patch(
         .set_channel_setting(&setting, pipeline_now_millis())
         .await
         .map_err(store_error)?;
-    state.gateway.reload_channels().await.map_err(store_error)?;
+    state.gateway.reload_catalog().await.map_err(store_error)?;
     drop(writing);
 
     let catalog = state.gateway.catalog();
