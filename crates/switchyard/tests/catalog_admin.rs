@@ -166,12 +166,23 @@ async fn a_provider_and_a_model_added_through_the_api_serve_and_charge_their_pri
     assert_eq!(model["channels"][0]["jurisdiction"], "DE");
     assert_eq!(model["serving"], true);
 
-    // Listed to consumers at once, by name; the alias serves too.
+    // Listed to consumers at once, by name, in `/v1/models` and the dashboard's `/api/models`
+    // with the provider's jurisdiction; the alias serves too.
     assert!(
         model_ids(&app, &user_key)
             .await
             .contains(&"acme-chat".to_owned())
     );
+    let response = send(&app, reqwest::Method::GET, "/api/models", &user_key, None).await;
+    assert_eq!(response.status(), 200);
+    let catalogue: Value = response.json().await.unwrap();
+    let listed = catalogue["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "acme-chat")
+        .unwrap_or_else(|| panic!("acme-chat in {catalogue}"));
+    assert_eq!(listed["jurisdictions"], json!(["DE"]), "{listed}");
     let (prompt, completion, cost, served_by) = chat_cost(&app, &user_key, "acme-chat").await;
     assert_eq!(served_by, "acme");
     assert!(completion > 0);

@@ -4,7 +4,7 @@ mod actor;
 mod admin;
 mod auth;
 mod billing;
-mod catalog;
+mod catalog_admin;
 mod catalogue;
 mod channels;
 mod inference;
@@ -98,23 +98,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/users/{id}/group", put(manage::set_group))
         .route(
             "/api/admin/providers",
-            get(catalog::providers::list).post(catalog::providers::create),
+            get(catalog_admin::providers::list).post(catalog_admin::providers::create),
         )
         .route(
             "/api/admin/providers/{name}",
-            patch(catalog::providers::patch).delete(catalog::providers::delete),
+            patch(catalog_admin::providers::patch).delete(catalog_admin::providers::delete),
         )
         .route(
             "/api/admin/providers/{name}/test",
-            post(catalog::providers::test),
+            post(catalog_admin::providers::test),
         )
         .route(
             "/api/admin/models",
-            get(catalog::models::list).post(catalog::models::create),
+            get(catalog_admin::models::list).post(catalog_admin::models::create),
         )
         .route(
             "/api/admin/models/{name}",
-            patch(catalog::models::patch).delete(catalog::models::delete),
+            patch(catalog_admin::models::patch).delete(catalog_admin::models::delete),
         )
         .route("/api/auth/signup", post(auth::signup))
         .route("/api/auth/signin", post(auth::signin))

@@ -7,7 +7,8 @@
 //! with. Provider keys are write-only: sealed before they are stored, never in an answer (only
 //! `api_key_set` and, for long keys, their last four characters).
 //!
-//! [`providers`] and [`models`] hold the handlers; this file what they share.
+//! [`providers`] and [`models`] hold the handlers; this file what they share. (`catalogue` is
+//! the consumer's read-only view, `GET /api/models`.)
 
 pub(super) mod models;
 pub(super) mod providers;
