@@ -198,3 +198,91 @@ impl ChannelSetting {
         }
     }
 }
+
+/// A provider an operator added through the management API, as stored. Its credential stays
+/// sealed (see [`crate::credential`]) until the gateway builds its client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredProvider {
+    pub name: String,
+    /// Never [`ProviderKind::Demo`]: the API offers only remote kinds.
+    pub kind: ProviderKind,
+    pub base_url: String,
+    /// The API key sealed under the credential key; `None` sends no key.
+    pub api_key_sealed: Option<Vec<u8>>,
+    /// The key's last four characters, for telling keys apart in lists.
+    pub api_key_hint: Option<String>,
+    /// An ISO 3166 code or `EU` (`unspecified` when the operator did not say).
+    pub jurisdiction: String,
+    pub data: DataPractice,
+    /// Deadlines in milliseconds; `None` is the server's `[timeouts]` default.
+    pub connect_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub total_timeout_ms: Option<u64>,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+/// One channel of a [`StoredModel`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChannel {
+    /// Unique within the model.
+    pub name: String,
+    /// A configured or a stored provider.
+    pub provider: String,
+    pub upstream_model: String,
+    pub weight: u32,
+    pub priority: i32,
+}
+
+/// A model an operator added through the management API, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredModel {
+    pub name: String,
+    pub kind: ModelKind,
+    pub aliases: Vec<String>,
+    /// Never empty.
+    pub channels: Vec<StoredChannel>,
+    pub prices: Prices,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+impl StoredModel {
+    /// The model as the gateway routes it.
+    pub fn to_model(&self) -> Model {
+        Model {
+            name: self.name.clone(),
+            aliases: self.aliases.clone(),
+            channels: self
+                .channels
+                .iter()
+                .map(|c| Channel {
+                    name: c.name.clone(),
+                    provider: c.provider.clone(),
+                    upstream_model: c.upstream_model.clone(),
+                    weight: c.weight,
+                    priority: c.priority,
+                    prices: None,
+                    first_byte_timeout: None,
+                    total_timeout: None,
+                })
+                .collect(),
+            kind: self.kind,
+            prices: self.prices,
+            // `/v1/models` reports seconds.
+            created: self.created_at.div_euclid(1000),
+        }
+    }
+}
+
+/// Everything the operator changed in the catalogue through the management API, read from the
+/// store as one consistent set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredCatalog {
+    /// Overrides of configured channels.
+    pub settings: Vec<ChannelSetting>,
+    /// Providers in creation order.
+    pub providers: Vec<StoredProvider>,
+    /// Models in creation order.
+    pub models: Vec<StoredModel>,
+}

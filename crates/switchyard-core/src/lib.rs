@@ -3,6 +3,7 @@
 //! with plain unit and property tests.
 
 pub mod catalog;
+pub mod credential;
 pub mod error;
 pub mod id;
 pub mod key;

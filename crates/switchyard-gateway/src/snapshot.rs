@@ -4,18 +4,24 @@
 //! the [`Catalog`] (providers, models and their channels, from configuration) and the [`Access`] index (users
 //! and keys, from the store). Readers pay one atomic load; writers build a new value aside.
 //!
-//! The catalogue the hot path reads is the configured one with the operator's channel
-//! overrides applied ([`Catalog::with_settings`]). It keeps the configured catalogue it was
-//! made from, so each set of overrides applies to the configuration rather than on top of the
-//! previous set, and it shares every channel's [`Health`] and provider client with it: changing
-//! a weight or disabling a channel neither forgets a circuit breaker nor drops a connection pool.
+//! The catalogue the hot path reads is the configured one with what the operator stored through
+//! the management API applied ([`Catalog::with_stored`]): overrides of configured channels, and
+//! providers and models of their own. It keeps the configured catalogue it was made from, so
+//! each stored set applies to the configuration rather than on top of the previous set, and it
+//! shares every channel's [`Health`] and provider client with the catalogue it replaces:
+//! changing a weight, a price or a key neither forgets a circuit breaker nor (unless the
+//! provider itself changed) drops a connection pool.
 
 use crate::routing::{Health, RetryBudget, RoutingConfig};
 use crate::upstream::Upstream;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_core::catalog::{Channel, ChannelSetting, KeyRecord, Model, Provider, User};
+use switchyard_core::catalog::{
+    Channel, ChannelSetting, KeyRecord, Model, Provider, StoredCatalog, StoredModel,
+    StoredProvider, Timeouts, User,
+};
+use switchyard_core::credential::CredentialKey;
 use switchyard_core::key::KeyHash;
 use switchyard_core::money::Prices;
 use switchyard_core::pricing::PriceGroups;
@@ -98,18 +104,29 @@ impl Route {
 pub struct Catalog {
     /// By model name and by alias.
     routes: HashMap<String, Arc<Route>>,
-    /// Model names in configuration order, for `/v1/models`.
+    /// Model names in configuration order, then stored models oldest first, for `/v1/models`.
     order: Vec<String>,
     providers: HashMap<String, Arc<ProviderEntry>>,
+    /// Configured provider names in configuration order, then stored ones oldest first.
+    provider_order: Vec<String>,
+    /// The `[timeouts]` of stored providers that set none of their own.
+    provider_defaults: Option<Timeouts>,
     groups: Arc<PriceGroups>,
     config: RoutingConfig,
     /// The configured catalogue this one applies `settings` to; `None` when this is it.
     base: Option<Arc<Catalog>>,
-    /// The operator's overrides applied here.
-    settings: Vec<ChannelSetting>,
-    /// The store generation `settings` were read at (0 for a configured catalogue).
+    /// What the operator stored and this catalogue applies (empty for a configured one).
+    stored: StoredCatalog,
+    /// The store generation `stored` was read at (0 for a configured catalogue).
     generation: i64,
 }
+
+/// The deadlines of `[timeouts]` when the wiring did not pass its own (tests).
+const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(5),
+    first_byte: Duration::from_secs(120),
+    total: Duration::from_secs(600),
+};
 
 impl Catalog {
     /// Builds clients for every provider. Fails with a message naming the provider.
@@ -121,6 +138,7 @@ impl Catalog {
         config: RoutingConfig,
     ) -> Result<Catalog, String> {
         let mut entries: HashMap<String, Arc<ProviderEntry>> = HashMap::new();
+        let provider_order = providers.iter().map(|p| p.name.clone()).collect();
         for provider in providers {
             let upstream = Upstream::new(&provider, demo_word_delay)
                 .map_err(|e| format!("provider `{}`: {e}", provider.name))?;
@@ -132,6 +150,7 @@ impl Catalog {
         let mut catalog = Catalog {
             groups: Arc::new(groups),
             config,
+            provider_order,
             ..Catalog::default()
         };
         for model in models {
@@ -173,6 +192,12 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// Sets the deadlines of stored providers that set none (the server's `[timeouts]`).
+    pub fn with_provider_defaults(mut self, timeouts: Timeouts) -> Catalog {
+        self.provider_defaults = Some(timeouts);
+        self
+    }
+
     /// The price groups users may be put in.
     pub fn price_groups(&self) -> &PriceGroups {
         &self.groups
@@ -201,37 +226,62 @@ impl Catalog {
         self.base.as_deref().unwrap_or(self)
     }
 
-    /// The store generation the applied overrides were read at.
+    /// The store generation the applied stored catalogue was read at.
     pub fn settings_generation(&self) -> i64 {
         self.generation
     }
 
-    /// The configured catalogue with `settings` (read at store `generation`) applied in place of
-    /// any applied before: overridden weights and priorities, and without disabled channels.
+    /// What the operator stored through the management API, as applied here.
+    pub fn stored(&self) -> &StoredCatalog {
+        &self.stored
+    }
+
+    /// Every serving provider: configured ones in configuration order, then stored ones.
+    pub fn providers(&self) -> impl Iterator<Item = &Arc<ProviderEntry>> {
+        self.provider_order
+            .iter()
+            .filter_map(|name| self.providers.get(name))
+    }
+
+    /// The configured catalogue with `stored` (read at store `generation`) applied in place of
+    /// anything applied before: channel overrides, then stored providers and models.
     ///
-    /// Every channel keeps its `Arc<Health>` and `Arc<ProviderEntry>`. A route whose channels
-    /// come out as they are in `self` is reused whole, so models the change does not touch keep
+    /// Overrides: overridden weights and priorities, and without disabled channels. Every
+    /// channel keeps its `Arc<Health>` and `Arc<ProviderEntry>`. A route whose channels come
+    /// out as they are in `self` is reused whole, so models the change does not touch keep
     /// their retry budgets; a changed route starts with a fresh budget. Settings of models or
     /// channels that are not configured are ignored. If the settings disable every channel of
     /// a model (the management API refuses to, but two replicas may each disable one of the
     /// last two at once), its disables are ignored: a model keeps serving rather than failing
     /// every request while it is still configured.
-    pub fn with_settings(
+    ///
+    /// Stored providers and models are added beside the configured ones; a name the
+    /// configuration also uses is skipped (the configuration wins: the API refuses such names,
+    /// but the configuration may gain one later). An unchanged stored provider keeps its client
+    /// and connection pool; a stored model keeps its route while neither it nor its providers
+    /// changed, and each channel's health otherwise. A stored provider whose key cannot be
+    /// opened serves without a key, and a stored model naming an unknown provider is skipped;
+    /// both are logged.
+    pub fn with_stored(
         self: &Arc<Catalog>,
-        settings: Vec<ChannelSetting>,
+        stored: StoredCatalog,
         generation: i64,
+        key: &CredentialKey,
     ) -> Catalog {
         let base = self.base.clone().unwrap_or_else(|| self.clone());
         let mut catalog = Catalog {
-            routes: HashMap::with_capacity(base.routes.len()),
+            routes: HashMap::with_capacity(base.routes.len() + stored.models.len() * 2),
             order: base.order.clone(),
             providers: base.providers.clone(),
+            provider_order: base.provider_order.clone(),
+            provider_defaults: base.provider_defaults,
             groups: base.groups.clone(),
             config: base.config,
             base: None,
-            settings: Vec::new(),
+            stored: StoredCatalog::default(),
             generation,
         };
+        let settings = &stored.settings;
         for configured in base.routes() {
             let model = configured.model.name.as_str();
             let setting = |channel: &ChannelEntry| {
@@ -272,9 +322,144 @@ impl Catalog {
                 catalog.routes.insert(name.clone(), route.clone());
             }
         }
-        catalog.settings = settings;
+        for record in &stored.providers {
+            if let Some(entry) = self.stored_provider(record, &base, key) {
+                catalog.provider_order.push(record.name.clone());
+                catalog.providers.insert(record.name.clone(), entry);
+            }
+        }
+        for record in &stored.models {
+            if let Some(route) = self.stored_route(record, &catalog) {
+                catalog.order.push(record.name.clone());
+                for name in std::iter::once(&route.model.name).chain(&route.model.aliases) {
+                    catalog.routes.insert(name.clone(), route.clone());
+                }
+            }
+        }
+        catalog.stored = stored;
         catalog.base = Some(base);
         catalog
+    }
+
+    /// The entry of a stored provider: this catalogue's own while its record is unchanged, else
+    /// a new client. `None` when the configuration has the name or the client cannot be made.
+    fn stored_provider(
+        &self,
+        record: &StoredProvider,
+        base: &Catalog,
+        key: &CredentialKey,
+    ) -> Option<Arc<ProviderEntry>> {
+        if base.providers.contains_key(&record.name) {
+            tracing::warn!(
+                provider = %record.name,
+                "a stored provider has the name of a configured one; serving the configured one"
+            );
+            return None;
+        }
+        if self.stored.providers.iter().any(|p| p == record) {
+            if let Some(entry) = self.providers.get(&record.name) {
+                return Some(entry.clone());
+            }
+        }
+        let api_key = record.api_key_sealed.as_ref().and_then(|sealed| {
+            key.open(&record.name, sealed)
+                .map_err(|e| {
+                    tracing::error!(
+                        provider = %record.name,
+                        error = %e,
+                        "serving the stored provider without its key"
+                    );
+                })
+                .ok()
+        });
+        let defaults = self.provider_defaults.unwrap_or(DEFAULT_TIMEOUTS);
+        let ms = |v: Option<u64>, default| v.map_or(default, Duration::from_millis);
+        let provider = Provider {
+            name: record.name.clone(),
+            kind: record.kind,
+            base_url: record.base_url.clone(),
+            api_key,
+            jurisdiction: record.jurisdiction.clone(),
+            data: record.data,
+            timeouts: Timeouts {
+                connect: ms(record.connect_timeout_ms, defaults.connect),
+                first_byte: ms(record.first_byte_timeout_ms, defaults.first_byte),
+                total: ms(record.total_timeout_ms, defaults.total),
+            },
+        };
+        // Stored providers are remote kinds, which never use the demo's word delay.
+        match Upstream::new(&provider, Duration::ZERO) {
+            Ok(upstream) => Some(Arc::new(ProviderEntry { provider, upstream })),
+            Err(e) => {
+                tracing::error!(provider = %record.name, error = %e, "skipping the stored provider");
+                None
+            }
+        }
+    }
+
+    /// The route of a stored model in `catalog` (whose providers are final): this catalogue's
+    /// own while neither the model nor its providers changed. `None` when a name or alias is
+    /// taken, or a channel's provider is unknown.
+    fn stored_route(&self, record: &StoredModel, catalog: &Catalog) -> Option<Arc<Route>> {
+        let model = record.name.as_str();
+        if let Some(taken) = std::iter::once(&record.name)
+            .chain(&record.aliases)
+            .find(|name| catalog.routes.contains_key(*name))
+        {
+            tracing::warn!(model, name = %taken, "skipping the stored model: its name is taken");
+            return None;
+        }
+        let mut providers = Vec::with_capacity(record.channels.len());
+        for channel in &record.channels {
+            let Some(entry) = catalog.providers.get(&channel.provider) else {
+                tracing::warn!(
+                    model,
+                    provider = %channel.provider,
+                    "skipping the stored model: no such provider"
+                );
+                return None;
+            };
+            providers.push(entry.clone());
+        }
+        let current = self.routes.get(model);
+        if let Some(current) = current {
+            let unchanged = self.stored.models.iter().any(|m| m == record)
+                && current.channels.len() == providers.len()
+                && current
+                    .channels
+                    .iter()
+                    .zip(&providers)
+                    .all(|(c, p)| Arc::ptr_eq(&c.provider, p));
+            if unchanged {
+                return Some(current.clone());
+            }
+        }
+        let model = record.to_model();
+        let channels = model
+            .channels
+            .iter()
+            .zip(providers)
+            .map(|(channel, provider)| ChannelEntry {
+                prices: model.prices_of(channel),
+                // A channel keeps its health while it goes to the same provider client: a new
+                // key or URL deserves a fresh start rather than the old key's ejection.
+                health: current
+                    .and_then(|r| {
+                        r.channels.iter().find(|e| {
+                            e.name() == channel.name && Arc::ptr_eq(&e.provider, &provider)
+                        })
+                    })
+                    .map_or_else(|| Arc::new(Health::default()), |e| e.health.clone()),
+                channel: channel.clone(),
+                provider,
+            })
+            .collect();
+        Some(Arc::new(Route {
+            channels,
+            groups: catalog.groups.clone(),
+            retries: RetryBudget::new(catalog.config.retry_percent, catalog.config.retry_floor),
+            model,
+        }))
     }
 
     /// Every configured channel of every model, in configuration order, with the overrides
@@ -298,6 +483,7 @@ impl Catalog {
                     },
                     None => {
                         let setting = self
+                            .stored
                             .settings
                             .iter()
                             .find(|s| s.model == model && s.channel == entry.name());
@@ -322,7 +508,8 @@ impl Catalog {
 
     /// The applied override of a channel, if any.
     pub fn channel_setting(&self, model: &str, channel: &str) -> Option<&ChannelSetting> {
-        self.settings
+        self.stored
+            .settings
             .iter()
             .find(|s| s.model == model && s.channel == channel)
     }
@@ -397,7 +584,7 @@ impl Access {
 #[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {
     use super::*;
-    use switchyard_core::catalog::{ModelKind, ProviderKind, Timeouts};
+    use switchyard_core::catalog::{ModelKind, ProviderKind};
     use switchyard_core::routing::DataPractice;
 
     fn provider(name: &str) -> Provider {
@@ -444,19 +631,21 @@ mod tests {
     }
 
     fn configured() -> Arc<Catalog> {
-        Arc::new(
-            Catalog::build(
-                vec![provider("a"), provider("b")],
-                vec![
-                    model("m", &["fast"], &[("a", 1, 0), ("b", 2, -1)]),
-                    model("other", &[], &[("a", 1, 0)]),
-                ],
-                PriceGroups::default(),
-                Duration::ZERO,
-                RoutingConfig::default(),
-            )
-            .unwrap(),
+        Arc::new(configured_catalog())
+    }
+
+    fn configured_catalog() -> Catalog {
+        Catalog::build(
+            vec![provider("a"), provider("b")],
+            vec![
+                model("m", &["fast"], &[("a", 1, 0), ("b", 2, -1)]),
+                model("other", &[], &[("a", 1, 0)]),
+            ],
+            PriceGroups::default(),
+            Duration::ZERO,
+            RoutingConfig::default(),
         )
+        .unwrap()
     }
 
     /// (name, weight, priority) of a model's serving channels.
@@ -468,6 +657,19 @@ mod tests {
             .iter()
             .map(|e| (e.name().to_owned(), e.channel.weight, e.channel.priority))
             .collect()
+    }
+
+    /// Applies channel overrides alone, as a store without stored providers or models would.
+    fn apply(catalog: &Arc<Catalog>, settings: Vec<ChannelSetting>, generation: i64) -> Catalog {
+        let stored = StoredCatalog {
+            settings,
+            ..StoredCatalog::default()
+        };
+        catalog.with_stored(stored, generation, &key())
+    }
+
+    fn key() -> CredentialKey {
+        CredentialKey::derive(&switchyard_core::Secret::new("k".repeat(64)))
     }
 
     fn setting(model: &str, channel: &str) -> ChannelSetting {
@@ -483,7 +685,7 @@ mod tests {
             priority: Some(5),
             ..setting("m", "b")
         }];
-        let applied = Arc::new(base.with_settings(settings, 3));
+        let applied = Arc::new(apply(&base, settings, 3));
         assert_eq!(applied.settings_generation(), 3);
         assert_eq!(
             serving(&applied, "m"),
@@ -509,7 +711,7 @@ mod tests {
             enabled: false,
             ..setting("m", "a")
         }];
-        let again = applied.with_settings(disabled, 4);
+        let again = apply(&applied, disabled, 4);
         assert_eq!(serving(&again, "m"), [("b".into(), 2, -1)]);
         assert!(Arc::ptr_eq(
             &again.route("m").unwrap().channels[0].health,
@@ -539,7 +741,7 @@ mod tests {
             enabled: false,
             ..setting("m", "b")
         }];
-        let applied = configured().with_settings(settings, 1);
+        let applied = apply(&configured(), settings, 1);
         assert_eq!(serving(&applied, "m"), [("a".into(), 1, 0)]);
         let b = applied
             .channel_statuses()
@@ -565,12 +767,161 @@ mod tests {
                 ..setting("other", "a")
             },
         ];
-        let applied = configured().with_settings(settings, 1);
+        let applied = apply(&configured(), settings, 1);
         assert_eq!(
             serving(&applied, "m"),
             [("a".into(), 1, 0), ("b".into(), 2, -1)]
         );
         assert_eq!(serving(&applied, "other"), [("a".into(), 1, 0)]);
         assert_eq!(applied.routes().count(), 2);
+    }
+
+    fn stored_provider(name: &str, key: &CredentialKey) -> StoredProvider {
+        StoredProvider {
+            name: name.into(),
+            kind: ProviderKind::Openai,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            api_key_sealed: Some(
+                key.seal(name, &switchyard_core::Secret::new("sk-stored"))
+                    .unwrap(),
+            ),
+            api_key_hint: None,
+            jurisdiction: "DE".into(),
+            data: DataPractice::default(),
+            connect_timeout_ms: Some(250),
+            first_byte_timeout_ms: None,
+            total_timeout_ms: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn stored_model(name: &str, aliases: &[&str], provider: &str) -> StoredModel {
+        StoredModel {
+            name: name.into(),
+            kind: ModelKind::Chat,
+            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+            channels: vec![switchyard_core::catalog::StoredChannel {
+                name: provider.into(),
+                provider: provider.into(),
+                upstream_model: "up".into(),
+                weight: 1,
+                priority: 0,
+            }],
+            prices: Prices {
+                input: switchyard_core::Nanos(7),
+                ..Prices::default()
+            },
+            created_at: 1_000,
+            updated_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn stored_providers_and_models_serve_beside_the_configuration() {
+        let key = key();
+        let base = configured_catalog().with_provider_defaults(Timeouts {
+            connect: Duration::from_secs(2),
+            first_byte: Duration::from_secs(3),
+            total: Duration::from_secs(4),
+        });
+        let base = Arc::new(base);
+        let stored = StoredCatalog {
+            settings: Vec::new(),
+            providers: vec![stored_provider("s", &key), stored_provider("a", &key)],
+            models: vec![
+                stored_model("new", &["newer"], "s"),
+                // On a configured provider.
+                stored_model("on-a", &[], "a"),
+                // Names the configuration has: skipped.
+                stored_model("m", &[], "s"),
+                stored_model("clash", &["fast"], "s"),
+                stored_model("orphan", &[], "gone"),
+            ],
+        };
+        let applied = Arc::new(base.with_stored(stored.clone(), 2, &key));
+        let names: Vec<&str> = applied.routes().map(|r| r.model.name.as_str()).collect();
+        assert_eq!(names, ["m", "other", "new", "on-a"]);
+        assert!(Arc::ptr_eq(
+            applied.route("newer").unwrap(),
+            applied.route("new").unwrap()
+        ));
+        let s = applied.provider("s").unwrap();
+        assert_eq!(s.provider.api_key.as_ref().unwrap().expose(), "sk-stored");
+        assert_eq!(s.provider.timeouts.connect, Duration::from_millis(250));
+        assert_eq!(
+            s.provider.timeouts.total,
+            Duration::from_secs(4),
+            "[timeouts]"
+        );
+        // The configured `a` wins over the stored one.
+        assert!(Arc::ptr_eq(
+            applied.provider("a").unwrap(),
+            base.provider("a").unwrap()
+        ));
+        let on_a = applied.route("on-a").unwrap();
+        assert!(Arc::ptr_eq(
+            &on_a.channels[0].provider,
+            base.provider("a").unwrap()
+        ));
+        assert_eq!(on_a.channels[0].prices.input.0, 7);
+        let order: Vec<&str> = applied
+            .providers()
+            .map(|e| e.provider.name.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b", "s"]);
+
+        // The same records again: the same client and route (and so health and budget).
+        let again = Arc::new(applied.with_stored(stored.clone(), 3, &key));
+        assert!(Arc::ptr_eq(again.provider("s").unwrap(), s));
+        assert!(Arc::ptr_eq(
+            again.route("new").unwrap(),
+            applied.route("new").unwrap()
+        ));
+
+        // A new price: a new route sharing the channel's health; a new key: a new client and
+        // a fresh health.
+        let mut priced = stored.clone();
+        priced.models[0].prices.input = switchyard_core::Nanos(9);
+        let repriced = Arc::new(again.with_stored(priced.clone(), 4, &key));
+        let (old, new) = (again.route("new").unwrap(), repriced.route("new").unwrap());
+        assert!(!Arc::ptr_eq(old, new));
+        assert_eq!(new.channels[0].prices.input.0, 9);
+        assert!(Arc::ptr_eq(
+            &old.channels[0].health,
+            &new.channels[0].health
+        ));
+        let mut rekeyed = priced;
+        rekeyed.providers[0].api_key_sealed = Some(
+            key.seal("s", &switchyard_core::Secret::new("sk-other"))
+                .unwrap(),
+        );
+        rekeyed.providers[0].updated_at = 2;
+        let after = repriced.with_stored(rekeyed, 5, &key);
+        assert!(!Arc::ptr_eq(after.provider("s").unwrap(), s));
+        assert!(!Arc::ptr_eq(
+            &after.route("new").unwrap().channels[0].health,
+            &new.channels[0].health
+        ));
+
+        // Without stored entries, the configuration alone.
+        let bare = after_bare(&Arc::new(after), &key);
+        assert_eq!(bare.routes().count(), 2);
+        assert!(bare.provider("s").is_none());
+    }
+
+    fn after_bare(catalog: &Arc<Catalog>, key: &CredentialKey) -> Catalog {
+        catalog.with_stored(StoredCatalog::default(), 6, key)
+    }
+
+    #[test]
+    fn a_key_sealed_under_another_secret_serves_without_it() {
+        let other = CredentialKey::derive(&switchyard_core::Secret::new("o".repeat(64)));
+        let stored = StoredCatalog {
+            providers: vec![stored_provider("s", &other)],
+            ..StoredCatalog::default()
+        };
+        let applied = configured().with_stored(stored, 1, &key());
+        assert!(applied.provider("s").unwrap().provider.api_key.is_none());
     }
 }

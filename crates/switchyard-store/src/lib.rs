@@ -24,6 +24,7 @@ macro_rules! on_pool {
 
 mod access;
 mod accounts;
+mod catalog;
 mod channels;
 mod codes;
 mod connect;

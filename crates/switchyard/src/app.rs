@@ -220,7 +220,8 @@ pub async fn start_with_mailer(
         config.demo_word_delay,
         config.routing,
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)?
+    .with_provider_defaults(config.timeouts);
     // The tokenizer takes a moment to build; do it now, off the request path.
     tokio::task::spawn_blocking(meter::warm_up);
 

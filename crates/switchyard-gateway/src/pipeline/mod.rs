@@ -22,6 +22,7 @@ use http::{HeaderValue, Response};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use switchyard_core::catalog::{ModelKind, UnixMillis};
+use switchyard_core::credential::{CredentialError, CredentialKey};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::key::{self, KeyHash};
 use switchyard_core::ledger::Transfer;
@@ -83,6 +84,8 @@ pub struct Gateway {
     money: Arc<Money>,
     limits: Limits,
     config: GatewayConfig,
+    /// Opens stored providers' credentials; derived from `config.key_secret`.
+    credentials: CredentialKey,
 }
 
 impl Gateway {
@@ -101,10 +104,11 @@ impl Gateway {
             log,
             money,
             limits: Limits::default(),
+            credentials: CredentialKey::derive(&config.key_secret),
             config,
         };
         gateway.reload_access().await?;
-        gateway.reload_channels().await?;
+        gateway.reload_catalog().await?;
         gateway.reload_limits().await?;
         gateway.money.refresh(&gateway.store, true).await?;
         Ok(gateway)
@@ -159,7 +163,7 @@ impl Gateway {
         Ok(())
     }
 
-    /// Reloads the index and the channel overrides when the store's generation moved (a change
+    /// Reloads the index and the stored catalogue when the store's generation moved (a change
     /// made by the CLI or another replica). Returns whether it reloaded.
     pub async fn refresh_if_changed(&self) -> Result<bool, StoreError> {
         let generation = self.store.generation().await?;
@@ -169,28 +173,38 @@ impl Gateway {
             reloaded = true;
         }
         if generation != self.catalog.load().settings_generation() {
-            self.reload_channels().await?;
+            self.reload_catalog().await?;
             reloaded = true;
         }
         Ok(reloaded)
     }
 
-    /// Applies the operator's channel overrides from the store to the configured catalogue and
-    /// swaps the result in. Channels keep their health and connections across the swap.
-    pub async fn reload_channels(&self) -> Result<(), StoreError> {
-        // As in `reload_access`, the generation is read first, so the settings are at least as
-        // new as it. Of two reloads racing, the one that read the older generation must not
-        // overwrite the other's newer catalogue.
+    /// Applies what the operator stored (channel overrides, providers, models) to the
+    /// configured catalogue and swaps the result in. Channels keep their health and connections
+    /// across the swap; requests in flight keep the routes they hold.
+    pub async fn reload_catalog(&self) -> Result<(), StoreError> {
+        // As in `reload_access`, the generation is read first, so the stored catalogue is at
+        // least as new as it. Of two reloads racing, the one that read the older generation
+        // must not overwrite the other's newer catalogue.
         let generation = self.store.generation().await?;
-        let settings = self.store.channel_settings().await?;
+        let stored = self.store.stored_catalog().await?;
         self.catalog.rcu(|current| {
             if current.settings_generation() > generation {
                 current.clone()
             } else {
-                Arc::new(current.with_settings(settings.clone(), generation))
+                Arc::new(current.with_stored(stored.clone(), generation, &self.credentials))
             }
         });
         Ok(())
+    }
+
+    /// Seals a provider credential for the store (see [`switchyard_core::credential`]).
+    pub fn seal_credential(
+        &self,
+        provider: &str,
+        credential: &Secret,
+    ) -> Result<Vec<u8>, CredentialError> {
+        self.credentials.seal(provider, credential)
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {

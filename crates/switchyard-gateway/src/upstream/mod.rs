@@ -145,4 +145,14 @@ impl Upstream {
             },
         }
     }
+
+    /// Tests the connection with the cheapest authenticated call the kind has (listing its
+    /// models), within `within`. `Ok` carries the answer's status, whatever it is; `Err` a
+    /// failure to get one. The demo provider always answers 200.
+    pub async fn probe(&self, within: Duration) -> Result<StatusCode, UpstreamError> {
+        match self {
+            Upstream::Http(h) => h.probe(within).await,
+            Upstream::Demo(_) => Ok(StatusCode::OK),
+        }
+    }
 }

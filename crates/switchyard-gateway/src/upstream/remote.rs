@@ -218,6 +218,47 @@ impl Client {
         })
     }
 
+    /// `GET {base_url}/models` with the provider's key (each kind lists its models there), the
+    /// body read and dropped. Nothing is billed and nothing is generated.
+    pub async fn probe(&self, within: Duration) -> Result<http::StatusCode, UpstreamError> {
+        let uri: Uri = format!("{}/models", self.base)
+            .parse()
+            .map_err(|e| self.error(Phase::Connect, FailureKind::Transport, e))?;
+        let mut builder = Request::builder().method(Method::GET).uri(uri);
+        if let Some((name, value)) = &self.auth {
+            builder = builder.header(name, value.clone());
+        }
+        if self.kind == ProviderKind::Anthropic {
+            builder = builder.header(
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(ANTHROPIC_VERSION),
+            );
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| self.error(Phase::Connect, FailureKind::Transport, e))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| self.classify_request_error(&e))?;
+            let status = response.status();
+            // Read the body so the connection returns to the pool; what it says is not used.
+            let _ = response.into_body().collect().await;
+            Ok(status)
+        };
+        tokio::time::timeout(within, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(self.error(
+                    Phase::FirstByte,
+                    FailureKind::Timeout,
+                    format!("no answer within {} ms", within.as_millis()),
+                ))
+            })
+    }
+
     fn error(
         &self,
         phase: Phase,

@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 
 /// Serialises this node's read-check-write of settings, so two concurrent requests cannot each
 /// disable one of a model's last two channels. (Across replicas the same race is possible; the
-/// gateway then keeps the model serving on all its channels, see `Catalog::with_settings`.)
+/// gateway then keeps the model serving on all its channels, see `Catalog::with_stored`.)
 static WRITES: Mutex<()> = Mutex::const_new(());
 
 /// The body of `PATCH`: each field present is changed; `null` returns weight or priority to
@@ -150,7 +150,7 @@ pub async fn patch(
         .set_channel_setting(&setting, pipeline_now_millis())
         .await
         .map_err(store_error)?;
-    state.gateway.reload_channels().await.map_err(store_error)?;
+    state.gateway.reload_catalog().await.map_err(store_error)?;
     drop(writing);
 
     let catalog = state.gateway.catalog();

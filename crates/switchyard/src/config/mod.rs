@@ -88,6 +88,9 @@ pub struct Config {
     pub routing: switchyard_gateway::routing::RoutingConfig,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
+    /// `[timeouts]`: the deadlines of providers that set none, including those an operator
+    /// adds through the management API.
+    pub timeouts: Timeouts,
     /// Browser sessions, sign-in throttling and where links point (`[sessions]`,
     /// `server.public_url`).
     pub sessions: switchyard_server::auth::Settings,
@@ -514,6 +517,11 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         sessions: accounts::sessions(&file.sessions, file.server.public_url.as_deref())?,
         smtp: accounts::smtp(file.smtp, env)?,
         oidc: accounts::oidc(file.oidc, env)?,
+        timeouts: Timeouts {
+            connect: ms(file.timeouts.connect_ms),
+            first_byte: ms(file.timeouts.first_byte_ms),
+            total: ms(file.timeouts.total_ms),
+        },
         providers,
         models,
     })
