@@ -467,13 +467,17 @@ async fn operator_adds_a_model(backend: Backend) {
     let row = b.wait_text("tr[data-provider='acme']", "DE").await;
     let last4 = &secret[secret.len() - 4..];
     assert!(row.contains(last4), "the key's last four characters: {row}");
-    assert!(!b.text("main").await.contains(&secret), "the key is never shown");
+    assert!(
+        !b.text("main").await.contains(&secret),
+        "the key is never shown"
+    );
     b.click("[data-test='acme']").await;
     b.wait_text("#toasts", "Connected").await;
 
     // A model on it, with its prices.
     b.fill("#m-name", "acme-chat").await;
-    b.eval("document.querySelector('#m-provider').value = 'acme';").await;
+    b.eval("document.querySelector('#m-provider').value = 'acme';")
+        .await;
     b.fill("#m-upstream", "mock-gpt").await;
     b.fill("#m-input", "1.00").await;
     b.fill("#m-output", "2.00").await;
@@ -487,9 +491,14 @@ async fn operator_adds_a_model(backend: Backend) {
     sign_up(&b, "bob@example.com").await;
     b.goto("/app/models").await;
     let row = b.wait_text("tr[data-model='acme-chat']", "acme").await;
-    assert!(row.contains("DE") && row.contains("$1.00") && row.contains("No training"), "{row}");
+    assert!(
+        row.contains("DE") && row.contains("$1.00") && row.contains("No training"),
+        "{row}"
+    );
     b.screenshot("02-consumer-catalogue").await;
-    let (_, key) = app.user_with_key("carol@example.com", json!({"name": "c"})).await;
+    let (_, key) = app
+        .user_with_key("carol@example.com", json!({"name": "c"}))
+        .await;
     let answer = sdk_chat(&app.base_url, &key, "acme-chat");
     assert!(!answer.trim().is_empty());
     b.close().await;
