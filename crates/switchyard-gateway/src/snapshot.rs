@@ -356,10 +356,10 @@ impl Catalog {
             );
             return None;
         }
-        if self.stored.providers.iter().any(|p| p == record) {
-            if let Some(entry) = self.providers.get(&record.name) {
-                return Some(entry.clone());
-            }
+        if self.stored.providers.iter().any(|p| p == record)
+            && let Some(entry) = self.providers.get(&record.name)
+        {
+            return Some(entry.clone());
         }
         let api_key = record.api_key_sealed.as_ref().and_then(|sealed| {
             key.open(&record.name, sealed)
