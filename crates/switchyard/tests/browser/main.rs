@@ -483,6 +483,11 @@ async fn operator_adds_a_model(backend: Backend) {
     b.fill("#m-output", "2.00").await;
     b.click("#add-model button[type=submit]").await;
     b.wait_text("#model-list", "acme-chat").await;
+    // Its output price changes in place.
+    b.click("[data-edit-model='acme-chat']").await;
+    b.fill("#em-output", "2.50").await;
+    b.click("#edit-model button[type=submit]").await;
+    b.wait_text("tr[data-model='acme-chat']", "2.5").await;
     b.screenshot("01-catalogue").await;
 
     // A consumer sees it in their catalogue, with its jurisdiction and practices, and can use it.

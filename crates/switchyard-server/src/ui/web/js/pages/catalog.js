@@ -1,5 +1,5 @@
-// The operator's catalogue: providers (add, test the connection, replace the key, delete) and
-// models with their prices (add, delete). API keys are write-only: the page sends them and
+// The operator's catalogue: providers (add, edit, test the connection, replace the key,
+// delete) and models with their prices (add, edit the prices, delete). API keys are write-only: the page sends them and
 // only ever shows whether one is set and its last four characters. Entries from the
 // configuration file are listed but read-only.
 
@@ -26,7 +26,8 @@ export async function render(main) {
         <td>${p.jurisdiction ?? "—"}</td><td>${p.api_key_set ? html`•••• ${p.api_key_last4 ?? ""}` : t("catalog.no_key")}</td>
         <td>${p.source === "config" ? t("catalog.from_config") : t("catalog.from_console")}</td>
         <td><div class="cell-actions"><button type="button" class="small" data-test="${p.name}">${t("catalog.test")}</button>
-          ${p.source === "config" ? "" : html`<button type="button" class="small" data-rekey="${p.name}">${t("catalog.replace_key")}</button>
+          ${p.source === "config" ? "" : html`<button type="button" class="small" data-edit-provider="${p.name}">${t("catalog.edit")}</button>
+          <button type="button" class="small" data-rekey="${p.name}">${t("catalog.replace_key")}</button>
           <button type="button" class="small danger" data-delete-provider="${p.name}">${t("catalog.delete")}</button>`}</div></td></tr>`)}</tbody></table></div>
     </section>
     <form id="add-provider" class="card stack" novalidate autocomplete="off">
@@ -51,7 +52,8 @@ export async function render(main) {
         <td>${(m.channels ?? []).map((c) => `${c.provider}/${c.upstream_model}`).join(", ")}</td>
         <td class="num">$${m.input_usd_per_mtok}</td><td class="num">$${m.output_usd_per_mtok}</td>
         <td>${m.source === "config" ? t("catalog.from_config") : t("catalog.from_console")}</td>
-        <td>${m.source === "config" ? "" : html`<button type="button" class="small danger" data-delete-model="${m.name}">${t("catalog.delete")}</button>`}</td></tr>`)}</tbody></table></div>
+        <td>${m.source === "config" ? "" : html`<div class="cell-actions"><button type="button" class="small" data-edit-model="${m.name}">${t("catalog.edit")}</button>
+          <button type="button" class="small danger" data-delete-model="${m.name}">${t("catalog.delete")}</button></div>`}</td></tr>`)}</tbody></table></div>
     </section>
     <form id="add-model" class="card stack" novalidate>
       <h2>${t("catalog.add_model")}</h2>
@@ -66,7 +68,23 @@ export async function render(main) {
       <label for="m-output">${t("catalog.output_usd")}</label><input id="m-output" name="output_usd_per_mtok" inputmode="decimal" required placeholder="0.60">
       ${formError()}
       <button type="submit" class="primary">${t("catalog.add_model")}</button>
-    </form>`);
+    </form>
+    <dialog id="edit-provider-dialog" aria-labelledby="ep-title"><form id="edit-provider" class="stack" novalidate>
+      <h2 id="ep-title"></h2>
+      <label for="ep-url">${t("catalog.base_url")}</label><input id="ep-url" name="base_url" type="url" required>
+      <label for="ep-jurisdiction">${t("models.jurisdiction")}</label><input id="ep-jurisdiction" name="jurisdiction" maxlength="2">
+      ${["trains_on_prompts", "retains_prompts", "zdr"].map((f) => html`<label for="ep-${f}">${f === "zdr" ? "ZDR" : t(f === "trains_on_prompts" ? "models.trains" : "models.retains")}</label>
+        <select id="ep-${f}" name="${f}"><option value="">${t("catalog.undeclared")}</option><option value="true">${t("models.yes")}</option><option value="false">${t("catalog.no")}</option></select>`)}
+      ${formError()}
+      <div class="row"><button type="submit" class="primary">${t("common.save")}</button><button type="button" data-close>${t("common.cancel")}</button></div>
+    </form></dialog>
+    <dialog id="edit-model-dialog" aria-labelledby="em-title"><form id="edit-model" class="stack" novalidate>
+      <h2 id="em-title"></h2>
+      <label for="em-input">${t("catalog.input_usd")}</label><input id="em-input" name="input_usd_per_mtok" inputmode="decimal" required>
+      <label for="em-output">${t("catalog.output_usd")}</label><input id="em-output" name="output_usd_per_mtok" inputmode="decimal" required>
+      ${formError()}
+      <div class="row"><button type="submit" class="primary">${t("common.save")}</button><button type="button" data-close>${t("common.cancel")}</button></div>
+    </form></dialog>`);
 
   const reload = () => render(main);
   onSubmit(main.querySelector("#add-provider"), async (data) => {
@@ -86,6 +104,46 @@ export async function render(main) {
       upstream_model: data.get("upstream_model").trim(),
       input_usd_per_mtok: data.get("input_usd_per_mtok").trim(), output_usd_per_mtok: data.get("output_usd_per_mtok").trim(),
     });
+    toast(t("common.saved"));
+    await reload();
+  });
+  // Editing: a dialog filled with the entry's current values; only what it shows is sent.
+  main.querySelectorAll("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
+  const providerDialog = main.querySelector("#edit-provider-dialog");
+  const modelDialog = main.querySelector("#edit-model-dialog");
+  let editing = null;
+  const asSelect = (value) => (value === true ? "true" : value === false ? "false" : "");
+  main.querySelectorAll("[data-edit-provider]").forEach((b) => b.addEventListener("click", () => {
+    const p = plist.find((x) => x.name === b.dataset.editProvider);
+    editing = p.name;
+    providerDialog.querySelector("#ep-title").textContent = `${t("catalog.edit")}: ${p.name}`;
+    providerDialog.querySelector("#ep-url").value = p.base_url ?? "";
+    providerDialog.querySelector("#ep-jurisdiction").value = p.jurisdiction === "unspecified" ? "" : p.jurisdiction ?? "";
+    for (const f of ["trains_on_prompts", "retains_prompts", "zdr"]) providerDialog.querySelector(`#ep-${f}`).value = asSelect(p[f]);
+    providerDialog.showModal();
+  }));
+  onSubmit(providerDialog.querySelector("form"), async (data) => {
+    const body = { base_url: data.get("base_url").trim(), jurisdiction: data.get("jurisdiction").trim().toUpperCase() || null };
+    for (const f of ["trains_on_prompts", "retains_prompts", "zdr"]) body[f] = data.get(f) ? data.get(f) === "true" : null;
+    if (body.zdr === null) body.zdr = false;
+    await api("PATCH", `/api/admin/providers/${encodeURIComponent(editing)}`, body);
+    providerDialog.close();
+    toast(t("common.saved"));
+    await reload();
+  });
+  main.querySelectorAll("[data-edit-model]").forEach((b) => b.addEventListener("click", () => {
+    const m = mlist.find((x) => x.name === b.dataset.editModel);
+    editing = m.name;
+    modelDialog.querySelector("#em-title").textContent = `${t("catalog.edit")}: ${m.name}`;
+    modelDialog.querySelector("#em-input").value = m.input_usd_per_mtok;
+    modelDialog.querySelector("#em-output").value = m.output_usd_per_mtok;
+    modelDialog.showModal();
+  }));
+  onSubmit(modelDialog.querySelector("form"), async (data) => {
+    await api("PATCH", `/api/admin/models/${encodeURIComponent(editing)}`, {
+      input_usd_per_mtok: data.get("input_usd_per_mtok").trim(), output_usd_per_mtok: data.get("output_usd_per_mtok").trim(),
+    });
+    modelDialog.close();
     toast(t("common.saved"));
     await reload();
   });
