@@ -5,7 +5,9 @@
 use super::Reply;
 use super::actor::Actor;
 use super::billing::{format_day, money};
-use super::manage::{json_body, require_admin, store_error, user_json};
+use super::manage::{
+    changed_user, json_body, no_such_user, require_admin, store_error, user_id_in_path, user_json,
+};
 use super::usage::{day_window, decode_cursor, encode_user_cursor, fill_days};
 use crate::AppState;
 use axum::Json;
@@ -118,13 +120,7 @@ pub async fn patch_user(
 ) -> Result<Json<Value>, Reply> {
     require_admin(&caller)?;
     let input: PatchUser = json_body(&body)?;
-    let not_found = || {
-        Reply::from(ApiError::new(
-            ErrorCode::ResourceNotFound,
-            format!("There is no user `{id}`."),
-        ))
-    };
-    let user_id: UserId = id.parse().map_err(|_| not_found())?;
+    let user_id = user_id_in_path(&id)?;
     if user_id == caller.user.id {
         if input.disabled == Some(true) {
             return Err(invalid(
@@ -149,18 +145,9 @@ pub async fn patch_user(
         .await
         .map_err(store_error)?
     {
-        return Err(not_found());
+        return Err(no_such_user(&id));
     }
-    state.gateway.reload_access().await.map_err(store_error)?;
-    let user = store
-        .user_by_id(user_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
-    Ok(Json(user_json(
-        &user,
-        state.gateway.catalog().price_groups(),
-    )))
+    changed_user(&state, user_id, &id).await
 }
 
 #[derive(Deserialize)]

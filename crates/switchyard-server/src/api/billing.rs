@@ -262,21 +262,15 @@ pub(super) fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i6
 
 /// The user named by a path segment, or a 404.
 pub(super) async fn user_in_path(state: &AppState, id: &str) -> Result<UserId, Reply> {
-    let not_found = || {
-        Reply::from(ApiError::new(
-            ErrorCode::ResourceNotFound,
-            format!("There is no user `{id}`."),
-        ))
-    };
-    let id: UserId = id.parse().map_err(|_| not_found())?;
+    let user = super::manage::user_id_in_path(id)?;
     state
         .gateway
         .store()
-        .user_by_id(id)
+        .user_by_id(user)
         .await
         .map_err(store_error)?
         .map(|u| u.id)
-        .ok_or_else(not_found)
+        .ok_or_else(|| super::manage::no_such_user(id))
 }
 
 #[derive(Deserialize)]

@@ -84,6 +84,41 @@ pub(super) fn user_json(user: &User, groups: &PriceGroups) -> Value {
     })
 }
 
+/// The 404 for a user id a path named: unknown, or not an id at all.
+pub(super) fn no_such_user(id: &str) -> Reply {
+    Reply::from(ApiError::new(
+        ErrorCode::ResourceNotFound,
+        format!("There is no user `{id}`."),
+    ))
+}
+
+/// The user id in a path; a malformed one is reported like an unknown one.
+pub(super) fn user_id_in_path(id: &str) -> Result<UserId, Reply> {
+    id.parse().map_err(|_| no_such_user(id))
+}
+
+/// The answer to a write to user `user_id` (`id` as the path gave it): reloads this node's
+/// access snapshot, so the change holds here before the answer, then renders the user as
+/// stored now.
+pub(super) async fn changed_user(
+    state: &AppState,
+    user_id: UserId,
+    id: &str,
+) -> Result<Json<Value>, Reply> {
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let user = state
+        .gateway
+        .store()
+        .user_by_id(user_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_such_user(id))?;
+    Ok(Json(user_json(
+        &user,
+        state.gateway.catalog().price_groups(),
+    )))
+}
+
 /// Checks a price group name against the configured groups; 400 naming them if unknown.
 pub(super) fn known_group(groups: &PriceGroups, group: &str) -> Result<(), Reply> {
     if groups.contains(group) {
@@ -192,28 +227,16 @@ pub async fn set_group(
     if let Some(group) = &input.group {
         known_group(catalog.price_groups(), group)?;
     }
-    let not_found = || {
-        Reply::from(ApiError::new(
-            ErrorCode::ResourceNotFound,
-            format!("There is no user `{id}`."),
-        ))
-    };
-    let user_id: UserId = id.parse().map_err(|_| not_found())?;
+    let user_id = user_id_in_path(&id)?;
     let store = state.gateway.store();
     if !store
         .set_price_group(user_id, input.group.as_deref())
         .await
         .map_err(store_error)?
     {
-        return Err(not_found());
+        return Err(no_such_user(&id));
     }
-    state.gateway.reload_access().await.map_err(store_error)?;
-    let user = store
-        .user_by_id(user_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
-    Ok(Json(user_json(&user, catalog.price_groups())))
+    changed_user(&state, user_id, &id).await
 }
 
 /// `PUT /api/users/{id}/data_policy` (admins): replaces an account's data policy. Its keys'
@@ -227,28 +250,13 @@ pub async fn set_user_data_policy(
 ) -> Result<Json<Value>, Reply> {
     require_admin(&caller)?;
     let policy: DataPolicy = json_body(&body)?;
-    let not_found = || {
-        Reply::from(ApiError::new(
-            ErrorCode::ResourceNotFound,
-            format!("There is no user `{id}`."),
-        ))
-    };
-    let user_id: UserId = id.parse().map_err(|_| not_found())?;
+    let user_id = user_id_in_path(&id)?;
     let store = state.gateway.store();
     accounts::set_user_data_policy(store, user_id, policy)
         .await
         .map_err(accounts_error)?
-        .ok_or_else(not_found)?;
-    state.gateway.reload_access().await.map_err(store_error)?;
-    let user = store
-        .user_by_id(user_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
-    Ok(Json(user_json(
-        &user,
-        state.gateway.catalog().price_groups(),
-    )))
+        .ok_or_else(|| no_such_user(&id))?;
+    changed_user(&state, user_id, &id).await
 }
 
 pub async fn list_users(
