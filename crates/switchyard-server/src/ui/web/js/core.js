@@ -24,6 +24,10 @@ export function t(key, vars) {
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }
 
+// The string for a code the server sent (an error code, a ledger kind), or `fallback` when the
+// catalogue has none: the server may know codes this build's catalogues do not.
+export const tCode = (prefix, code, fallback) => session.strings[`${prefix}.${code}`] ?? fallback;
+
 // --- HTML -----------------------------------------------------------------------------------
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -88,13 +92,15 @@ export async function api(method, path, body) {
 
 // --- Formats ---------------------------------------------------------------------------------
 
-// Money arrives as `{usd: "1.250000000", nanos: 1250000000}` or as plain nanos; shown in USD
-// with as many decimals as a small amount needs.
+// Money arrives as `{usd: "1.250000000", nanos: 1250000000}` or as plain nanos.
+export const nanos = (value) =>
+  Number(typeof value === "object" && value !== null ? value.nanos : value ?? 0);
+
+// Money shown in USD with as many decimals as a small amount needs.
 // `precise` shows up to six decimals, so a balance visibly moves after a request of a
 // fraction of a cent.
 export function money(value, precise = false) {
-  const nanos = typeof value === "object" && value !== null ? Number(value.nanos) : Number(value ?? 0);
-  const usd = nanos / 1e9;
+  const usd = nanos(value) / 1e9;
   const abs = Math.abs(usd);
   const digits = abs === 0 || abs >= 1 ? 2 : abs >= 0.01 ? 4 : 6;
   return new Intl.NumberFormat(session.lang, {
@@ -159,6 +165,16 @@ export function onSubmit(form, handler) {
 }
 
 export const formError = () => html`<p class="form-error" role="alert" tabindex="-1" hidden></p>`;
+
+// The OpenID Connect providers the server offers, for the sign-in and settings pages; none
+// when the list cannot be had (sign-in by password still works).
+export async function signInProviders() {
+  try {
+    return await api("GET", "/api/auth/providers");
+  } catch {
+    return [];
+  }
+}
 
 // --- Navigation ------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 // Signing in and out of accounts: sign-in (password or an OpenID Connect provider), sign-up,
 // the emailed links (verify the address, reset the password), and asking for a reset.
 
-import { api, formError, html, mount, navigate, onSubmit, raw, session, t } from "../core.js";
+import { api, formError, html, mount, navigate, onSubmit, raw, session, signInProviders, t, tCode } from "../core.js";
 
 const field = (name, label, type = "text", extra = "") => html`
   <label for="${name}">${label}</label>
@@ -13,21 +13,12 @@ function nextPath(params) {
   return next.startsWith("/app/") && !next.startsWith("//") ? next : "/app/";
 }
 
-async function providers() {
-  try {
-    const list = await api("GET", "/api/auth/providers");
-    return list.data ?? list;
-  } catch {
-    return [];
-  }
-}
-
 export async function signin(main, { params, refresh }) {
-  const idps = await providers();
+  const idps = await signInProviders();
   const problem = params.get("error");
   mount(main, html`
     <h1>${t("auth.signin")}</h1>
-    ${problem ? html`<p class="notice error" role="alert">${t(`oidc.${problem}`) === `oidc.${problem}` ? t("oidc.failed") : t(`oidc.${problem}`)}</p>` : ""}
+    ${problem ? html`<p class="notice error" role="alert">${tCode("oidc", problem, t("oidc.failed"))}</p>` : ""}
     <form id="signin" class="card stack" novalidate>
       ${field("email", t("auth.email"), "email", 'autocomplete="username"')}
       ${field("password", t("auth.password"), "password", 'autocomplete="current-password"')}

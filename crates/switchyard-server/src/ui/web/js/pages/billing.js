@@ -1,7 +1,7 @@
 // Billing: the balance, a card top-up (Stripe Checkout, when the operator configured it),
 // redeeming a code, the ledger's history a page at a time, and invoices as PDFs.
 
-import { api, formError, html, money, mount, onSubmit, t, toast, when } from "../core.js";
+import { api, formError, html, money, mount, onSubmit, t, tCode, toast, when } from "../core.js";
 
 export async function render(main, { params }) {
   const before = params.get("before");
@@ -38,7 +38,7 @@ export async function render(main, { params }) {
     </div>
     <section class="card"><h2>${t("billing.history")}</h2>
       ${ledger.data?.length ? html`<div class="scroll"><table id="ledger"><thead><tr><th>${t("usage.time")}</th><th>${t("billing.kind")}</th><th>${t("billing.memo")}</th><th class="num">${t("billing.amount")}</th></tr></thead>
-      <tbody>${ledger.data.map((e) => html`<tr><td>${when(e.at ?? e.created_at)}</td><td>${t(`ledger.${e.kind}`) === `ledger.${e.kind}` ? e.kind : t(`ledger.${e.kind}`)}${e.phase && e.phase !== "posted" ? html` <span class="badge">${e.phase}</span>` : ""}</td>
+      <tbody>${ledger.data.map((e) => html`<tr><td>${when(e.created_at)}</td><td>${tCode("ledger", e.kind, e.kind)}${e.phase && e.phase !== "posted" ? html` <span class="badge">${e.phase}</span>` : ""}</td>
         <td>${e.memo ?? ""}</td><td class="num ${Number(e.amount.nanos) < 0 ? "neg" : ""}">${money(e.amount)}</td></tr>`)}</tbody></table></div>
       ${ledger.next_before ? html`<p><a class="button" href="/app/billing?before=${ledger.next_before}" data-link>${t("usage.older")}</a></p>` : ""}`
       : html`<p class="empty">${t("billing.no_history")}</p>`}

@@ -1,20 +1,17 @@
 // Overview: the balance, spend and requests per day over 30 days, and the top models.
 
-import { api, html, money, mount, number, session, t } from "../core.js";
+import { api, html, money, mount, nanos, number, session, t } from "../core.js";
 import { bars } from "../chart.js";
-
-const costOf = (row) => row.cost ?? row.cost_nanos ?? 0;
-const nanosOf = (value) => Number(typeof value === "object" && value !== null ? value.nanos : value ?? 0);
 
 export async function render(main) {
   const [balance, daily] = await Promise.all([
     api("GET", "/api/billing/balance"),
     api("GET", "/api/usage/daily?days=30"),
   ]);
-  const days = daily.days ?? daily.data ?? [];
-  const top = daily.top_models ?? daily.models ?? [];
-  const spent = days.reduce((sum, d) => sum + nanosOf(costOf(d)), 0);
-  const requests = days.reduce((sum, d) => sum + Number(d.requests ?? 0), 0);
+  const days = daily.data;
+  const top = daily.top_models;
+  const spent = days.reduce((sum, d) => sum + nanos(d.cost), 0);
+  const requests = days.reduce((sum, d) => sum + d.requests, 0);
   const verified = session.profile?.email_verified;
   mount(main, html`
     <h1>${t("nav.overview")}</h1>
@@ -26,17 +23,17 @@ export async function render(main) {
       <section class="tile"><h2>${t("overview.requests_30")}</h2><p class="big" id="requests">${number(requests)}</p></section>
     </div>
     <section class="card"><h2>${t("overview.spend_per_day")}</h2>
-      ${bars(days.map((d) => ({ label: d.day ?? d.date, value: nanosOf(costOf(d)), title: `${d.day ?? d.date}: ${money(costOf(d))}` })), { label: t("overview.spend_per_day") })}
+      ${bars(days.map((d) => ({ label: d.date, value: nanos(d.cost), title: `${d.date}: ${money(d.cost)}` })), { label: t("overview.spend_per_day") })}
     </section>
     <section class="card"><h2>${t("overview.requests_per_day")}</h2>
-      ${bars(days.map((d) => ({ label: d.day ?? d.date, value: Number(d.requests ?? 0), title: `${d.day ?? d.date}: ${number(d.requests)}` })), { label: t("overview.requests_per_day") })}
+      ${bars(days.map((d) => ({ label: d.date, value: d.requests, title: `${d.date}: ${number(d.requests)}` })), { label: t("overview.requests_per_day") })}
       <table class="sr-only"><caption>${t("overview.requests_per_day")}</caption>
         <thead><tr><th>${t("common.day")}</th><th>${t("usage.requests")}</th><th>${t("usage.cost")}</th></tr></thead>
-        <tbody>${days.map((d) => html`<tr><td>${d.day ?? d.date}</td><td>${number(d.requests)}</td><td>${money(costOf(d))}</td></tr>`)}</tbody></table>
+        <tbody>${days.map((d) => html`<tr><td>${d.date}</td><td>${number(d.requests)}</td><td>${money(d.cost)}</td></tr>`)}</tbody></table>
     </section>
     <section class="card"><h2>${t("overview.top_models")}</h2>
       ${top.length ? html`<table><thead><tr><th>${t("usage.model")}</th><th class="num">${t("usage.requests")}</th><th class="num">${t("usage.cost")}</th></tr></thead>
-      <tbody>${top.map((m) => html`<tr><td>${m.model}</td><td class="num">${number(m.requests)}</td><td class="num">${money(costOf(m))}</td></tr>`)}</tbody></table>`
+      <tbody>${top.map((m) => html`<tr><td>${m.model}</td><td class="num">${number(m.requests)}</td><td class="num">${money(m.cost)}</td></tr>`)}</tbody></table>`
       : html`<p class="empty">${t("overview.no_usage")} <a href="/app/keys" data-link>${t("overview.create_key")}</a></p>`}
     </section>`);
   main.querySelector("#resend")?.addEventListener("click", async (event) => {

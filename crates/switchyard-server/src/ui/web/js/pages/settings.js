@@ -1,22 +1,22 @@
 // Settings: profile (display name, language), invoice details (company, VAT/GST number),
 // password, email verification, and the sign-in identities linked to the account.
 
-import { api, formError, html, LANGUAGES, mount, onSubmit, session, t, toast, when } from "../core.js";
+import { api, formError, html, LANGUAGES, mount, onSubmit, session, signInProviders, t, tCode, toast, when } from "../core.js";
 
 export async function render(main, { params, refresh }) {
   const [me, billing, identities, providers] = await Promise.all([
     api("GET", "/api/auth/me"),
     api("GET", "/api/billing/profile"),
     api("GET", "/api/auth/identities").catch(() => ({ data: [] })),
-    api("GET", "/api/auth/providers").catch(() => ({ data: [] })),
+    signInProviders(),
   ]);
   const linked = identities.data ?? [];
-  const idps = providers.data ?? providers ?? [];
+  const idps = providers;
   const problem = params.get("error");
   const value = (v) => v ?? "";
   mount(main, html`
     <h1>${t("nav.settings")}</h1>
-    ${problem ? html`<p class="notice error" role="alert">${t(`oidc.${problem}`) === `oidc.${problem}` ? t("oidc.failed") : t(`oidc.${problem}`)}</p>` : ""}
+    ${problem ? html`<p class="notice error" role="alert">${tCode("oidc", problem, t("oidc.failed"))}</p>` : ""}
     <form id="profile" class="card stack" novalidate>
       <h2>${t("settings.profile")}</h2>
       <p>${t("auth.email")}: <strong>${me.user.email}</strong> ${me.profile.email_verified
@@ -51,7 +51,7 @@ export async function render(main, { params, refresh }) {
     </form>
     <section class="card stack" id="identities">
       <h2>${t("settings.identities")}</h2>
-      ${linked.length ? html`<ul class="plain">${linked.map((i) => html`<li>${i.provider_name ?? i.provider ?? i.issuer} · ${i.email ?? i.subject} · ${when(i.created_at, false)}
+      ${linked.length ? html`<ul class="plain">${linked.map((i) => html`<li>${i.provider_name ?? i.issuer} · ${i.email ?? i.subject} · ${when(i.created_at, false)}
         <button type="button" class="danger small" data-unlink="${i.id}">${t("settings.unlink")}</button></li>`)}</ul>`
         : html`<p class="empty">${t("settings.no_identities")}</p>`}
       ${idps.map((p) => html`<button type="button" data-link-idp="${p.id}">${t("settings.link_with", { name: p.name })}</button>`)}

@@ -1,10 +1,8 @@
 // The operator's system view: traffic and errors now, latency percentiles of recent requests,
 // and requests, spend and revenue per day.
 
-import { api, html, money, mount, number, t } from "../core.js";
+import { api, html, money, mount, nanos, number, t } from "../core.js";
 import { bars } from "../chart.js";
-
-const nanosOf = (value) => Number(typeof value === "object" && value !== null ? value.nanos : value ?? 0);
 
 export async function render(main) {
   const stats = await api("GET", "/api/admin/stats?days=30");
@@ -25,7 +23,7 @@ export async function render(main) {
         <p class="hint">p95 ${ms(latency.p95_ms)} · p99 ${ms(latency.p99_ms)}</p></section>
     </div>
     <section class="card"><h2>${t("system.spend_per_day")}</h2>
-      ${bars(days.map((d) => ({ label: d.date, value: nanosOf(d.spend), title: `${d.date}: ${money(d.spend)}` })), { label: t("system.spend_per_day") })}</section>
+      ${bars(days.map((d) => ({ label: d.date, value: nanos(d.spend), title: `${d.date}: ${money(d.spend)}` })), { label: t("system.spend_per_day") })}</section>
     <section class="card"><h2>${t("system.per_day")}</h2><div class="scroll"><table id="days"><thead><tr><th>${t("common.day")}</th>
       <th class="num">${t("usage.requests")}</th><th class="num">${t("usage.errors")}</th><th class="num">${t("system.spend")}</th><th class="num">${t("system.revenue")}</th></tr></thead>
       <tbody>${[...days].reverse().map((d) => html`<tr><td>${d.date}</td><td class="num">${number(d.requests)}</td><td class="num">${number(d.errors)}</td>

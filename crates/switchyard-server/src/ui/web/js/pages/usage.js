@@ -14,7 +14,6 @@ export async function render(main, { params }) {
     api("GET", `/api/usage?${page}`),
     api("GET", "/api/keys"),
   ]);
-  const keyName = Object.fromEntries((keys.data ?? []).map((k) => [k.id, k.name || k.prefix]));
   const data = rows.data ?? [];
   const selected = (name, value) => (params.get(name) === value ? html`selected` : "");
   mount(main, html`
@@ -38,11 +37,11 @@ export async function render(main, { params }) {
       <th>${t("usage.time")}</th><th>${t("usage.key")}</th><th>${t("usage.model")}</th><th>${t("usage.status")}</th>
       <th class="num">${t("usage.tokens_in")}</th><th class="num">${t("usage.tokens_out")}</th><th class="num">${t("usage.cost")}</th><th class="num">${t("usage.latency")}</th></tr></thead>
       <tbody>${data.map((r) => html`<tr>
-        <td>${when(r.created_at)}</td><td>${r.key_name ?? keyName[r.key_id] ?? "—"}</td>
+        <td>${when(r.created_at)}</td><td>${r.key_name ?? "—"}</td>
         <td>${r.model}${r.jurisdiction ? html` <span class="badge">${r.jurisdiction}</span>` : ""}</td>
         <td><span class="badge ${r.status < 400 ? "on" : "off"}">${r.status}</span></td>
         <td class="num">${number(r.prompt_tokens)}</td><td class="num">${number(r.completion_tokens)}</td>
-        <td class="num">${money(r.cost ?? r.cost_nanos)}</td><td class="num">${number(r.latency_ms)} ms</td></tr>`)}</tbody></table></div>`
+        <td class="num">${money(r.cost_nanos)}</td><td class="num">${number(r.latency_ms)} ms</td></tr>`)}</tbody></table></div>`
       : html`<p class="empty">${t("usage.none")}</p>`}
     ${rows.next_cursor ? html`<p><a class="button" id="next-page" href="/app/usage?${withCursor(query, rows.next_cursor)}" data-link>${t("usage.older")}</a></p>` : ""}
     </section>`);
