@@ -42,6 +42,7 @@ mod request_log;
 mod shared;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+mod traffic;
 mod usage;
 
 pub use access::Access;
@@ -58,6 +59,7 @@ pub use limits::SpendCounter;
 pub use margin::MarginRow;
 pub use request_log::LogFilter;
 pub use shared::{HeldElsewhere, SharedReservations};
+pub use traffic::{MINUTE_MS, TrafficCell, latency_bucket, latency_bucket_bounds};
 pub use usage::{
     DAY_MS, DayTotals, ModelTotals, StatusClass, UsageCursor, UsageEntry, UsageFilter, UserChange,
     UserSummary,

@@ -7,6 +7,7 @@
 //! negative number that would poison every SQL sum over the column.
 
 use crate::access::parse_id;
+use crate::traffic::{TRAFFIC_CONFLICT, TRAFFIC_INSERT, TRAFFIC_ROWS_PER_UPSERT, traffic_groups};
 use crate::usage::{
     PLATFORM_CONFLICT, PLATFORM_INSERT, ROLLUP_CONFLICT, ROLLUP_INSERT, ROLLUP_ROWS_PER_UPSERT,
     platform_groups, rollup_groups,
@@ -121,12 +122,14 @@ impl Store {
                     );
                 }
             }
-            let groups = match &skipped {
-                None => rollup_groups(rows.iter()),
-                Some(set) => rollup_groups(
-                    rows.iter().filter(|log| !set.contains(&log.id.to_string())),
-                ),
+            let added = || {
+                rows.iter().filter(|log| {
+                    skipped
+                        .as_ref()
+                        .is_none_or(|set| !set.contains(&log.id.to_string()))
+                })
             };
+            let groups = rollup_groups(added());
             for chunk in groups.chunks(ROLLUP_ROWS_PER_UPSERT) {
                 let mut upsert = QueryBuilder::new(ROLLUP_INSERT);
                 upsert.push_values(chunk, |mut row, ((user, day, key, model), sums)| {
@@ -153,6 +156,18 @@ impl Store {
                     }
                 });
                 upsert.push(PLATFORM_CONFLICT);
+                upsert.build().persistent(false).execute(&mut *tx).await?;
+            }
+            let traffic = traffic_groups(added());
+            for chunk in traffic.chunks(TRAFFIC_ROWS_PER_UPSERT) {
+                let mut upsert = QueryBuilder::new(TRAFFIC_INSERT);
+                upsert.push_values(chunk, |mut row, cell| {
+                    row.push_bind(cell.minute)
+                        .push_bind(i32::from(cell.bucket))
+                        .push_bind(cell.requests)
+                        .push_bind(cell.errors);
+                });
+                upsert.push(TRAFFIC_CONFLICT);
                 upsert.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;

@@ -1,6 +1,6 @@
 //! What the dashboard's usage pages read: one user's log a page at a time (keyset-paged, every
 //! filter served by an index of migration 0013), the daily rollup `usage_daily` that the log
-//! writer keeps in step with `request_logs`, and the bounded samples of the operator's view.
+//! writer keeps in step with `request_logs`, and the operator's list of users.
 //!
 //! **Invariant:** `usage_daily` (per user, day, key and model) and `usage_daily_models` (per
 //! day and model) hold exactly the sums of the `request_logs` rows, because the rows are
@@ -407,34 +407,6 @@ impl Store {
                 cost: Nanos(cost),
             })
             .collect())
-    }
-
-    /// Requests and failed requests logged at or after `since` (unix ms), everyone's.
-    pub async fn requests_since(&self, since: i64) -> Result<(i64, i64), StoreError> {
-        let row: (i64, i64) = on_pool!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) \
-                 FROM request_logs WHERE created_at >= $1",
-            )
-            .bind(since)
-            .fetch_one(pool)
-            .await
-        })?;
-        Ok(row)
-    }
-
-    /// The latencies (µs) of the newest `limit` log rows, unordered: a bounded sample whatever
-    /// the size of the log, read from the time index alone (it carries `latency_us`).
-    pub async fn recent_latencies(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<i64> = on_pool!(&self.db, pool => {
-            sqlx::query_scalar(
-                "SELECT latency_us FROM request_logs ORDER BY created_at DESC, id DESC LIMIT $1",
-            )
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(rows)
     }
 
     /// Users whose email contains `query` (case-insensitively) or whose id is `query`, oldest

@@ -1,6 +1,7 @@
 //! `/api/admin/users` and `/api/admin/stats`: the operator's pages. Users are listed a keyset
 //! page at a time with their balance and last activity, and can be disabled or promoted; the
-//! system view reads bounded samples of the log and the daily rollup, never a full scan.
+//! system view reads the last hour of the per-minute traffic table and the daily rollup, never
+//! the log itself.
 
 use super::Reply;
 use super::actor::Actor;
@@ -19,13 +20,12 @@ use switchyard_core::catalog::Role;
 use switchyard_core::error::ErrorCode;
 use switchyard_core::{Nanos, UserId};
 use switchyard_gateway::{ApiError, pipeline_now_millis};
-use switchyard_store::{UserChange, UserSummary};
+use switchyard_store::{MINUTE_MS, TrafficCell, UserChange, UserSummary, latency_bucket_bounds};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
-/// The latency percentiles read at most this many of the newest rows: bounded work however
-/// large the log grows.
-const LATENCY_SAMPLE: u32 = 10_000;
+/// The latency percentiles cover the current minute and this many before it.
+const LATENCY_MINUTES: i64 = 59;
 
 fn invalid(param: &'static str, message: String) -> Reply {
     Reply::from(ApiError::new(ErrorCode::InvalidRequest, message).with_param(param))
@@ -157,26 +157,52 @@ pub struct StatsQuery {
     days: Option<i64>,
 }
 
-/// The `q`-quantile of sorted values by the nearest-rank method.
-fn percentile(sorted: &[i64], q_percent: usize) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (sorted.len() * q_percent).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied()
-}
-
-/// Requests per second and error rate over a window, as display numbers.
-fn rate_json(requests: i64, errors: i64, seconds: i64) -> Value {
-    // Counts far below 2^53: exact as f64.
+/// Requests and errors from the start of the minute `minutes` before `now`'s to `now`, as
+/// display numbers: the window is 60·`minutes` s plus the current minute so far.
+fn rate_json(cells: &[TrafficCell], now: i64, minutes: i64) -> Value {
+    let first = now.div_euclid(MINUTE_MS) - minutes;
+    let (requests, errors) = cells
+        .iter()
+        .filter(|c| c.minute >= first)
+        .fold((0, 0), |(r, e), c| (r + c.requests, e + c.errors));
+    let window_ms = now - first * MINUTE_MS;
+    // Counts and milliseconds far below 2^53: exact as f64.
     #[allow(clippy::cast_precision_loss)]
-    let (r, e, s) = (requests as f64, errors as f64, seconds as f64);
+    let (r, e, s) = (requests as f64, errors as f64, window_ms as f64 / 1000.0);
     json!({
         "requests": requests,
         "errors": errors,
-        "requests_per_second": r / s,
+        "seconds": s,
+        "requests_per_second": if s > 0.0 { r / s } else { 0.0 },
         "error_rate": if requests == 0 { 0.0 } else { e / r },
     })
+}
+
+/// The `q`-quantile of the cells' latencies by the nearest rank, as the middle of the bucket
+/// that holds it (within an eighth of the true value; `switchyard_store::traffic`).
+fn percentile_us(cells: &[TrafficCell], q_percent: i64) -> Option<i64> {
+    let mut buckets: Vec<(u16, i64)> = Vec::new();
+    for cell in cells {
+        match buckets.iter_mut().find(|(b, _)| *b == cell.bucket) {
+            Some((_, n)) => *n += cell.requests,
+            None => buckets.push((cell.bucket, cell.requests)),
+        }
+    }
+    buckets.sort_unstable();
+    let total: i64 = buckets.iter().map(|(_, n)| n).sum();
+    if total <= 0 {
+        return None;
+    }
+    let rank = ((total * q_percent + 99) / 100).max(1);
+    let mut seen = 0;
+    for (bucket, n) in buckets {
+        seen += n;
+        if seen >= rank {
+            let (lower, upper) = latency_bucket_bounds(bucket);
+            return i64::try_from(lower / 2 + upper / 2 + (lower % 2 + upper % 2) / 2).ok();
+        }
+    }
+    None
 }
 
 fn ms(us: Option<i64>) -> Value {
@@ -195,19 +221,10 @@ pub async fn stats(
     let (first, last) = day_window(query.days)?;
     let store = state.gateway.store();
     let now = pipeline_now_millis();
-    let (r1, e1) = store
-        .requests_since(now - 60_000)
+    let cells = store
+        .traffic_since(now.div_euclid(MINUTE_MS) - LATENCY_MINUTES)
         .await
         .map_err(store_error)?;
-    let (r5, e5) = store
-        .requests_since(now - 300_000)
-        .await
-        .map_err(store_error)?;
-    let mut latencies = store
-        .recent_latencies(LATENCY_SAMPLE)
-        .await
-        .map_err(store_error)?;
-    latencies.sort_unstable();
     let rows = store
         .usage_days(None, first, last)
         .await
@@ -236,13 +253,14 @@ pub async fn stats(
     Ok(Json(json!({
         "object": "admin.stats",
         "now": now / 1000,
-        "last_minute": rate_json(r1, e1, 60),
-        "last_5_minutes": rate_json(r5, e5, 300),
+        "last_minute": rate_json(&cells, now, 1),
+        "last_5_minutes": rate_json(&cells, now, 4),
         "latency": {
-            "sample": latencies.len(),
-            "p50_ms": ms(percentile(&latencies, 50)),
-            "p95_ms": ms(percentile(&latencies, 95)),
-            "p99_ms": ms(percentile(&latencies, 99)),
+            "sample": cells.iter().map(|c| c.requests).sum::<i64>(),
+            "minutes": LATENCY_MINUTES + 1,
+            "p50_ms": ms(percentile_us(&cells, 50)),
+            "p95_ms": ms(percentile_us(&cells, 95)),
+            "p99_ms": ms(percentile_us(&cells, 99)),
         },
         "from": format_day(first),
         "to": format_day(last),
@@ -258,15 +276,51 @@ pub async fn stats(
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::{TrafficCell, percentile_us, rate_json};
+    use switchyard_store::{MINUTE_MS, latency_bucket, latency_bucket_bounds};
+
+    fn cell(minute: i64, latency_us: u64, requests: i64, errors: i64) -> TrafficCell {
+        TrafficCell {
+            minute,
+            bucket: latency_bucket(latency_us),
+            requests,
+            errors,
+        }
+    }
 
     #[test]
-    fn nearest_rank_percentiles() {
-        let values: Vec<i64> = (1..=100).collect();
-        assert_eq!(percentile(&values, 50), Some(50));
-        assert_eq!(percentile(&values, 95), Some(95));
-        assert_eq!(percentile(&values, 99), Some(99));
-        assert_eq!(percentile(&[7], 99), Some(7));
-        assert_eq!(percentile(&[], 50), None);
+    fn nearest_rank_percentiles_land_in_the_right_bucket() {
+        // 1..=100 ms, one request each.
+        let cells: Vec<_> = (1..=100).map(|ms| cell(0, ms * 1_000, 1, 0)).collect();
+        for (q, truth) in [(50, 50_000u64), (95, 95_000), (99, 99_000)] {
+            let got = u64::try_from(percentile_us(&cells, q).unwrap()).unwrap();
+            let (lower, upper) = latency_bucket_bounds(latency_bucket(truth));
+            assert!(
+                lower <= got && got <= upper,
+                "p{q}: {got} not in {lower}..={upper}"
+            );
+            assert!(got.abs_diff(truth) <= truth / 8, "p{q}: {got} vs {truth}");
+        }
+        assert_eq!(percentile_us(&[cell(0, 7, 3, 0)], 99), Some(7));
+        assert_eq!(percentile_us(&[], 50), None);
+    }
+
+    #[test]
+    fn rates_cover_whole_minutes_and_the_current_one_so_far() {
+        let now = 100 * MINUTE_MS + 30_000;
+        let cells = [
+            cell(95, 10, 7, 7),
+            cell(96, 10, 4, 1),
+            cell(99, 10, 2, 0),
+            cell(100, 10, 4, 1),
+        ];
+        let last = rate_json(&cells, now, 1);
+        assert_eq!(last["requests"], 6);
+        assert_eq!(last["errors"], 1);
+        assert_eq!(last["seconds"], 90.0);
+        let five = rate_json(&cells, now, 4);
+        assert_eq!(five["requests"], 10);
+        assert_eq!(five["seconds"], 270.0);
+        assert_eq!(rate_json(&[], now, 1)["error_rate"], 0.0);
     }
 }
