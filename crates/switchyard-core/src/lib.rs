@@ -13,6 +13,7 @@ pub mod log;
 pub mod money;
 pub mod policy;
 pub mod pricing;
+pub mod retention;
 pub mod routing;
 pub mod secret;
 pub mod stripe;

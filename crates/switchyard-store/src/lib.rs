@@ -24,11 +24,13 @@ macro_rules! on_pool {
 
 mod access;
 mod accounts;
+mod audit;
 mod catalog;
 mod channels;
 mod codes;
 mod connect;
 mod dump;
+mod erasure;
 mod error;
 mod identities;
 mod invoices;
@@ -39,6 +41,7 @@ mod migrations;
 pub mod payments;
 #[macro_use]
 mod request_log;
+mod retention;
 mod shared;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
@@ -47,10 +50,12 @@ mod usage;
 
 pub use access::Access;
 pub use accounts::{Profile, Session, TokenPurpose};
+pub use audit::{ActorRole, AuditEntry, AuditFilter};
 pub use codes::{
     CreatedCodes, Redemption, RevenueRow, after_paid_top_up, canonical_code, canonical_email,
     email_hmac,
 };
+pub use erasure::PrivacyState;
 pub use error::StoreError;
 pub use identities::{FlowPurpose, Identity, OidcFlow, Unlink};
 pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};
@@ -58,6 +63,7 @@ pub use ledger::{AccountState, Batch, Entry, OpenHold};
 pub use limits::SpendCounter;
 pub use margin::MarginRow;
 pub use request_log::LogFilter;
+pub use retention::PurgeReport;
 pub use shared::{HeldElsewhere, SharedReservations};
 pub use traffic::{MINUTE_MS, TrafficCell, latency_bucket, latency_bucket_bounds};
 pub use usage::{
