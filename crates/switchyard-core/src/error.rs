@@ -70,6 +70,12 @@ pub enum ErrorCode {
     /// Too many failed sign-ins for this account or from this address; `retry-after` says
     /// when to try again.
     TooManyAttempts,
+    /// A grave change (deleting the account) needs proof the owner is present: the password,
+    /// or a sign-in within the last minutes, from a browser session rather than an API key.
+    ReauthenticationRequired,
+    /// The account is scheduled for deletion; `POST /api/auth/restore` cancels it until the
+    /// grace window ends.
+    AccountPendingDeletion,
 }
 
 impl ErrorCode {
@@ -79,7 +85,13 @@ impl ErrorCode {
         match self {
             InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature | InvalidSession
             | InvalidCredentials => 401,
-            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied | CsrfFailed => 403,
+            AccountDisabled
+            | ModelNotAllowed
+            | AdminRequired
+            | PolicyDenied
+            | CsrfFailed
+            | ReauthenticationRequired
+            | AccountPendingDeletion => 403,
             TooManyAttempts => 429,
             ModelNotFound | NotFound | ResourceNotFound => 404,
             MethodNotAllowed => 405,
@@ -104,9 +116,13 @@ impl ErrorCode {
         match self {
             InvalidApiKey | KeyRevoked | KeyExpired | InvalidSignature | InvalidSession
             | InvalidCredentials => "authentication_error",
-            AccountDisabled | ModelNotAllowed | AdminRequired | PolicyDenied | CsrfFailed => {
-                "permission_error"
-            }
+            AccountDisabled
+            | ModelNotAllowed
+            | AdminRequired
+            | PolicyDenied
+            | CsrfFailed
+            | ReauthenticationRequired
+            | AccountPendingDeletion => "permission_error",
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
             | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
                 "invalid_request_error"
@@ -153,6 +169,8 @@ impl ErrorCode {
             InvalidCredentials => "invalid_credentials",
             CsrfFailed => "csrf_failed",
             TooManyAttempts => "too_many_attempts",
+            ReauthenticationRequired => "reauthentication_required",
+            AccountPendingDeletion => "account_pending_deletion",
         }
     }
 }

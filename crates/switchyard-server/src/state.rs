@@ -22,4 +22,7 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Passwords, sessions, the sign-in throttle and the mailer (`[sessions]`, `[smtp]`).
     pub auth: Arc<crate::auth::Auth>,
+    /// How long each class of data is kept (`[retention]`): shown to users, and the bounds
+    /// of the windows they may choose for themselves.
+    pub retention: switchyard_core::retention::Windows,
 }

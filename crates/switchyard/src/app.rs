@@ -270,6 +270,7 @@ pub async fn start_with_mailer(
         config.sessions.idle,
         background.child_token(),
     );
+    let retention = spawn_retention(store.clone(), config.retention, background.child_token());
     let refresher = spawn_refresher(
         Arc::downgrade(&gateway),
         config.snapshot_refresh,
@@ -295,6 +296,7 @@ pub async fn start_with_mailer(
         invoices: Arc::new(config.invoices.clone()),
         draining: draining.clone(),
         auth: Arc::new(Auth::new(sessions, mailer).with_oidc(config.oidc.clone())),
+        retention: config.retention.windows,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
@@ -336,6 +338,7 @@ pub async fn start_with_mailer(
         refresher.await.ok();
         balances.await.ok();
         sweeper.await.ok();
+        retention.await.ok();
         // Every log sender lives in the gateway and in-flight streams; once they are gone the
         // writer drains its queue and ends. Bounded, so a broken database cannot hang exit.
         match tokio::time::timeout(grace + Duration::from_secs(10), writer).await {
@@ -406,6 +409,44 @@ fn spawn_sweeper(
                     .await
                 {
                     tracing::warn!(error = %e, "deleting ended sessions failed");
+                }
+            }
+        }
+    })
+}
+
+/// Runs the retention purge (docs/privacy.md) a minute after start and then every
+/// `retention.interval`. Each replica runs it: the purge is idempotent and works in short
+/// batches, so two at once only share the work. Cancelled between batches' statements at
+/// shutdown, which leaves nothing half done (each batch is a transaction).
+fn spawn_retention(
+    store: Store,
+    retention: crate::config::Retention,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut wait = Duration::from_secs(60).min(retention.interval);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = retention.interval;
+            let started = std::time::Instant::now();
+            let purge = store.purge_expired(pipeline_now_millis(), &retention.windows);
+            let report = tokio::select! {
+                () = cancel.cancelled() => return,
+                report = purge => report,
+            };
+            match report {
+                Ok(report) if report.total() > 0 => tracing::info!(
+                    ?report,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "retention purge"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention purge failed; retrying at the next run")
                 }
             }
         }

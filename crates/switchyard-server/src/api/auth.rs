@@ -71,7 +71,7 @@ async fn hash_password(new: String) -> Result<String, Reply> {
 
 /// Verifies off the async workers; with no hash (unknown email, or no password set) it
 /// verifies a dummy one so the answer takes as long.
-async fn verify_password(given: String, phc: Option<String>) -> bool {
+pub(super) async fn password_matches(given: String, phc: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || match phc {
         Some(phc) => password::verify(&given, &phc),
         None => {
@@ -236,7 +236,7 @@ pub async fn signin(
         .password_hash(user.as_ref().map_or_else(UserId::new, |u| u.id))
         .await
         .map_err(store_error)?;
-    let matches = verify_password(input.password, phc).await;
+    let matches = password_matches(input.password, phc).await;
     let Some(user) = user.filter(|_| matches) else {
         throttle.failed(&input.email, &address, Instant::now());
         return Err(ApiError::new(
@@ -247,6 +247,18 @@ pub async fn signin(
     };
     throttle.succeeded(&input.email);
     if user.disabled {
+        let pending = store
+            .privacy_state(user.id)
+            .await
+            .map_err(store_error)?
+            .is_some_and(|p| p.deletion_requested_at.is_some() && p.erased_at.is_none());
+        if pending {
+            return Err(ApiError::new(
+                ErrorCode::AccountPendingDeletion,
+                "This account is scheduled for deletion. To keep it, cancel the deletion (POST /api/auth/restore with the same email and password).",
+            )
+            .into());
+        }
         return Err(ApiError::new(ErrorCode::AccountDisabled, "This account is disabled.").into());
     }
     // A new id at every sign-in: a session id planted before sign-in is worth nothing.
@@ -256,7 +268,7 @@ pub async fn signin(
     Ok(with_cookie(StatusCode::OK, cookie, body))
 }
 
-fn throttled(check: Result<(), Duration>) -> Result<(), Reply> {
+pub(super) fn throttled(check: Result<(), Duration>) -> Result<(), Reply> {
     check.map_err(|wait| {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Reply::from(
@@ -322,7 +334,7 @@ pub async fn change_password(
         .password_hash(caller.user.id)
         .await
         .map_err(store_error)?;
-    if !verify_password(input.current, phc).await {
+    if !password_matches(input.current, phc).await {
         throttle.failed(email, &address, Instant::now());
         return Err(invalid(
             "current",
@@ -442,7 +454,7 @@ async fn email_token(
 
 /// Sends in the background: the answer does not wait on (or reveal) the mail server.
 /// Callers check [`crate::auth::Auth::may_mail`] first.
-fn send(state: &AppState, mail: Mail) {
+pub(super) fn send(state: &AppState, mail: Mail) {
     let mailer = state.auth.mailer.clone();
     tokio::spawn(async move {
         let to = mail.to.clone();

@@ -15,6 +15,7 @@ mod margin;
 mod oidc;
 mod ops;
 mod playground;
+mod privacy;
 mod stripe;
 mod usage;
 
@@ -131,6 +132,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/oidc/{provider}/callback", get(oidc::callback))
         .route("/api/auth/identities", get(oidc::identities))
         .route("/api/auth/identities/{id}", delete(oidc::unlink))
+        .route("/api/auth/restore", post(privacy::restore))
+        .route("/api/account", delete(privacy::delete_account))
+        .route("/api/account/privacy", get(privacy::show))
+        .route("/api/account/retention", put(privacy::set_retention))
+        .route(
+            "/api/admin/users/{id}/restore",
+            post(privacy::admin_restore),
+        )
+        .route(
+            "/api/admin/users/{id}/hold",
+            put(privacy::place_hold).delete(privacy::lift_hold),
+        )
+        .route("/api/admin/audit", get(privacy::list_audit))
         .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -17,6 +17,7 @@ use switchyard_core::routing::{DataPractice, parse_jurisdiction};
 
 mod accounts;
 mod money;
+mod retention;
 mod routing;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,8 @@ use money::{
     BillingSection, InvoicesSection, PricingSection, PromotionsSection, StripeSection, billing,
     invoices, pricing, promotions, stripe,
 };
+pub use retention::Retention;
+use retention::RetentionSection;
 use routing::{ModelSection, RoutingSection};
 
 /// Sections whose keys can be overridden as `SWITCHYARD_<SECTION>_<KEY>`.
@@ -42,6 +45,7 @@ const SECTIONS: &[&str] = &[
     "routing",
     "sessions",
     "smtp",
+    "retention",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -98,6 +102,8 @@ pub struct Config {
     pub smtp: Option<switchyard_server::mail::SmtpSettings>,
     /// OpenID Connect providers people may sign in with (`[[oidc]]`).
     pub oidc: Vec<switchyard_server::auth::oidc::Provider>,
+    /// How long each class of data is kept, and how often the purge runs (`[retention]`).
+    pub retention: Retention,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +139,8 @@ struct File {
     providers: Vec<ProviderSection>,
     #[serde(default)]
     routing: RoutingSection,
+    #[serde(default)]
+    retention: RetentionSection,
     #[serde(default)]
     models: Vec<ModelSection>,
     #[serde(default)]
@@ -517,6 +525,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         sessions: accounts::sessions(&file.sessions, file.server.public_url.as_deref())?,
         smtp: accounts::smtp(file.smtp, env)?,
         oidc: accounts::oidc(file.oidc, env)?,
+        retention: retention::retention(&file.retention)?,
         timeouts: Timeouts {
             connect: ms(file.timeouts.connect_ms),
             first_byte: ms(file.timeouts.first_byte_ms),
