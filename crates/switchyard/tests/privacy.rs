@@ -22,6 +22,7 @@ on_both_stores!(
     after_the_grace_nothing_personal_remains,
     an_account_may_only_shorten_its_windows,
     holds_and_the_audit_log_are_for_operators,
+    every_write_is_in_the_audit_log_without_secrets,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -541,6 +542,8 @@ async fn holds_and_the_audit_log_are_for_operators(backend: Backend) {
             ("user.release", "admin"),
             ("account.delete", "user"),
             ("user.hold", "admin"),
+            // The key the test made through the session, by the user on their own account.
+            ("create", "user"),
         ]
     );
     assert_eq!(page["data"][3]["detail"]["reason"], "chargeback 2026-11");
@@ -574,4 +577,110 @@ async fn holds_and_the_audit_log_are_for_operators(backend: Backend) {
         .unwrap();
     // The user's key was revoked by the deletion, so it no longer authenticates at all.
     assert_eq!(by_user.status(), 401);
+}
+
+async fn every_write_is_in_the_audit_log_without_secrets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let b = signup(&app, "audited@example.com").await;
+    // Rectification: the profile's change history, before and after.
+    for name in ["Ada", "Ada L."] {
+        let response = request(&app, &b, reqwest::Method::PATCH, "/api/auth/profile")
+            .json(&json!({"display_name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let key = key_of(&app, &b).await;
+    // An operator's changes: a provider with a credential, a credit, a disabled account.
+    let secret = "sk-audit-trail-0123456789abcdef";
+    let provider = app
+        .post(
+            "/api/admin/providers",
+            &app.admin_key,
+            &json!({"name": "acme", "kind": "openai", "base_url": app.mock.base_url(), "api_key": secret}),
+        )
+        .await;
+    assert_eq!(provider.status(), 201);
+    let credit = app
+        .post(
+            &format!("/api/admin/users/{}/credit", b.user),
+            &app.admin_key,
+            &json!({"usd": "2.50", "reason": "goodwill"}),
+        )
+        .await;
+    assert!(credit.status().is_success(), "{}", credit.status());
+    let disabled = app
+        .client
+        .patch(app.url(&format!("/api/admin/users/{}", b.user)))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    // A refused write is not an entry.
+    let refused = app
+        .post("/api/admin/providers", &key, &json!({"name": "nope"}))
+        .await;
+    assert_eq!(
+        refused.status(),
+        403,
+        "the disabled account's key is refused"
+    );
+
+    let all: Value = app
+        .client
+        .get(app.url("/api/admin/audit?limit=200"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = all.to_string();
+    assert!(!text.contains(secret), "a credential reached the audit log");
+    assert!(!text.contains(PASSWORD), "a password reached the audit log");
+    assert!(!text.contains(&key), "an API key reached the audit log");
+    let entries = all["data"].as_array().unwrap();
+    let find = |target: &str, action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["target"] == target && e["action"] == action)
+            .collect::<Vec<_>>()
+    };
+    let profile: Vec<&Value> = find("user", "update")
+        .into_iter()
+        .filter(|e| e["detail"].get("changes").is_some())
+        .collect();
+    let renames: Vec<&Value> = profile
+        .iter()
+        .filter_map(|e| e["detail"]["changes"].get("display_name"))
+        .collect();
+    assert_eq!(
+        renames,
+        [
+            &json!({"from": "Ada", "to": "Ada L."}),
+            &json!({"from": null, "to": "Ada"}),
+        ]
+    );
+    assert!(profile.iter().all(|e| e["actor_role"] == "user"));
+    let provider = find("provider", "create");
+    assert_eq!(provider.len(), 1);
+    assert_eq!(provider[0]["actor_role"], "admin");
+    let credit = find("balance", "create");
+    assert_eq!(credit.len(), 1);
+    assert_eq!(credit[0]["subject_id"], json!(b.user.to_string()));
+    let disable = find("user", "update")
+        .into_iter()
+        .filter(|e| e["actor_role"] == "admin")
+        .count();
+    assert_eq!(disable, 1);
+    assert_eq!(find("key", "create").len(), 1);
+    assert_eq!(
+        find("other", "create").len(),
+        0,
+        "every route names its target"
+    );
 }

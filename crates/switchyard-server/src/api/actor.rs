@@ -41,7 +41,12 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = Reply;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Actor, Reply> {
-        authenticate(state, &parts.method, &parts.headers).await
+        let actor = authenticate(state, &parts.method, &parts.headers).await?;
+        // The audit layer records who made a change once the handler succeeded.
+        if let Some(slot) = parts.extensions.get::<crate::audit::AuditSlot>() {
+            let _ = slot.0.set(actor.user.clone());
+        }
+        Ok(actor)
     }
 }
 

@@ -13,8 +13,10 @@ use super::actor::{Actor, Via};
 use super::manage::{accounts_error, json_body, store_error, user_json};
 use crate::AppState;
 use crate::accounts;
+use crate::audit::AuditDetail;
 use crate::auth::{self, Token, password};
 use crate::mail::Mail;
+use axum::Extension;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
@@ -383,7 +385,7 @@ pub async fn update_profile(
     State(state): State<AppState>,
     caller: Actor,
     body: Bytes,
-) -> Result<Json<Value>, Reply> {
+) -> Result<(Extension<AuditDetail>, Json<Value>), Reply> {
     let patch: ProfilePatch = json_body(&body)?;
     let store = state.gateway.store();
     let mut profile = store
@@ -391,6 +393,8 @@ pub async fn update_profile(
         .await
         .map_err(store_error)?
         .unwrap_or_default();
+    // The change history that rectification keeps: each field before and after.
+    let before = (profile.display_name.clone(), profile.language.clone());
     if let Some(name) = patch.display_name {
         let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         if let Some(n) = &name
@@ -426,7 +430,23 @@ pub async fn update_profile(
         Via::Session { csrf_token, .. } => Some(csrf_token.as_str()),
         Via::Key => None,
     };
-    Ok(Json(me_json(&state, &caller.user, csrf).await?))
+    let mut changes = serde_json::Map::new();
+    if before.0 != profile.display_name {
+        changes.insert(
+            "display_name".into(),
+            json!({"from": before.0, "to": profile.display_name}),
+        );
+    }
+    if before.1 != profile.language {
+        changes.insert(
+            "language".into(),
+            json!({"from": before.1, "to": profile.language}),
+        );
+    }
+    Ok((
+        Extension(AuditDetail(json!({ "changes": changes }))),
+        Json(me_json(&state, &caller.user, csrf).await?),
+    ))
 }
 
 /// Creates an emailed token of `purpose` for `user`, valid for `ttl`; returns the raw token.
