@@ -23,6 +23,7 @@ on_both_stores!(
     csrf_and_languages,
     oidc_signin,
     operator_adds_a_model,
+    a_person_leaves_and_comes_back,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -506,5 +507,55 @@ async fn operator_adds_a_model(backend: Backend) {
         .await;
     let answer = sdk_chat(&app.base_url, &key, "acme-chat");
     assert!(!answer.trim().is_empty());
+    b.close().await;
+}
+
+/// The "your data" page: a person shortens their own retention, deletes the account with the
+/// password, is told at sign-in that it is scheduled for deletion, and keeps it.
+async fn a_person_leaves_and_comes_back(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WELCOME).await;
+    let b = Browser::start(&app.base_url, &format!("{backend:?}/leave")).await;
+    sign_up(&b, "leaving@example.com").await;
+    b.goto("/app/data").await;
+    b.wait_text("#kept", "365").await;
+    b.fill("#usage_log_days", "30").await;
+    b.click("#retention button[type=submit]").await;
+    b.wait_text("#kept", "30 days").await;
+    b.screenshot("10-data-kept").await;
+    let user: switchyard_core::UserId = b
+        .eval_async(
+            r#"const done = arguments[arguments.length - 1];
+            fetch("/api/auth/me").then((r) => r.json()).then((me) => done(me.user.id));"#,
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let state = app.store.privacy_state(user).await.unwrap().unwrap();
+    assert_eq!(state.windows.usage_log_days, Some(30));
+
+    // A wrong password deletes nothing; the right one does, after the browser's confirm.
+    b.eval("window.confirm = () => true; return null").await;
+    b.fill("#delete-password", "not my password").await;
+    b.click("#delete").await;
+    b.wait_text("#delete-account .form-error", "password").await;
+    b.fill("#delete-password", PASSWORD).await;
+    b.click("#delete").await;
+    b.wait_path("/app/signin").await;
+    b.wait_text(".notice", "scheduled for deletion").await;
+    b.screenshot("11-deleted").await;
+    let state = app.store.privacy_state(user).await.unwrap().unwrap();
+    assert!(state.deletion_requested_at.is_some());
+
+    b.fill("#email", "leaving@example.com").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#signin button[type=submit]").await;
+    b.wait_text("#signin .form-error", "scheduled for deletion")
+        .await;
+    b.click("#restore").await;
+    b.wait_text("h1", "Overview").await;
+    let state = app.store.privacy_state(user).await.unwrap().unwrap();
+    assert_eq!(state.deletion_requested_at, None);
     b.close().await;
 }

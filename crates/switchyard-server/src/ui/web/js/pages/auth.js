@@ -1,7 +1,7 @@
 // Signing in and out of accounts: sign-in (password or an OpenID Connect provider), sign-up,
 // the emailed links (verify the address, reset the password), and asking for a reset.
 
-import { api, formError, html, mount, navigate, onSubmit, raw, session, signInProviders, t, tCode } from "../core.js";
+import { api, formError, html, mount, navigate, onSubmit, raw, session, showError, signInProviders, t, tCode } from "../core.js";
 
 const field = (name, label, type = "text", extra = "") => html`
   <label for="${name}">${label}</label>
@@ -19,10 +19,12 @@ export async function signin(main, { params, refresh }) {
   mount(main, html`
     <h1>${t("auth.signin")}</h1>
     ${problem ? html`<p class="notice error" role="alert">${tCode("oidc", problem, t("oidc.failed"))}</p>` : ""}
+    ${params.get("deleted") ? html`<p class="notice" role="status">${t("auth.deleted_notice")}</p>` : ""}
     <form id="signin" class="card stack" novalidate>
       ${field("email", t("auth.email"), "email", 'autocomplete="username"')}
       ${field("password", t("auth.password"), "password", 'autocomplete="current-password"')}
       ${formError()}
+      <p id="restore-offer" hidden><button type="button" id="restore">${t("auth.restore_button")}</button></p>
       <button type="submit" class="primary">${t("auth.signin")}</button>
       <p class="row"><a href="/app/forgot" data-link>${t("auth.forgot")}</a>
          <a href="/app/signup" data-link>${t("auth.no_account")}</a></p>
@@ -31,10 +33,31 @@ export async function signin(main, { params, refresh }) {
       (p) => html`<button type="button" class="idp" data-idp="${p.id}">${t("auth.continue_with", { name: p.name })}</button>`,
     )}</div>` : ""}`);
   const form = main.querySelector("#signin");
-  onSubmit(form, async (data) => {
+  const offer = main.querySelector("#restore-offer");
+  const signIn = async (data) => {
     await api("POST", "/api/auth/signin", { email: data.get("email"), password: data.get("password") });
     history.replaceState(null, "", nextPath(params));
     await refresh();
+  };
+  onSubmit(form, async (data) => {
+    offer.hidden = true;
+    try {
+      await signIn(data);
+    } catch (error) {
+      // An account scheduled for deletion: offer to keep it, with the same credentials.
+      if (error.code === "account_pending_deletion") offer.hidden = false;
+      throw error;
+    }
+  });
+  main.querySelector("#restore").addEventListener("click", async () => {
+    const data = new FormData(form);
+    try {
+      await api("POST", "/api/auth/restore", { email: data.get("email"), password: data.get("password") });
+      offer.hidden = true;
+      await signIn(data);
+    } catch (error) {
+      showError(error, form);
+    }
   });
   main.querySelectorAll("[data-idp]").forEach((button) =>
     button.addEventListener("click", async () => {
