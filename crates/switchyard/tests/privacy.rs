@@ -23,6 +23,7 @@ on_both_stores!(
     an_account_may_only_shorten_its_windows,
     holds_and_the_audit_log_are_for_operators,
     every_write_is_in_the_audit_log_without_secrets,
+    the_notice_follows_the_running_configuration,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -683,4 +684,96 @@ async fn every_write_is_in_the_audit_log_without_secrets(backend: Backend) {
         0,
         "every route names its target"
     );
+}
+
+async fn the_notice_follows_the_running_configuration(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        "[retention]\nclient_ip_days = 14\nusage_log_days = 60\ndeleted_account_days = 7\n",
+    )
+    .await;
+    let notice = |path: &'static str| app.client.get(app.url(path)).send();
+    let facts: Value = notice("/api/privacy").await.unwrap().json().await.unwrap();
+    let days = |class: &str| {
+        facts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["class"] == class)
+            .unwrap()["days"]
+            .clone()
+    };
+    assert_eq!(days("client_ip"), 14);
+    assert_eq!(days("usage_log"), 60);
+    assert_eq!(days("account"), 7);
+    assert_eq!(facts["cookies"].as_array().unwrap().len(), 1);
+    assert_eq!(facts["cookies"][0]["name"], "sy_session");
+    assert_eq!(facts["trackers"], json!([]));
+
+    // A provider added at runtime is on the notice at once, with where and how it processes.
+    let added = app
+        .post(
+            "/api/admin/providers",
+            &app.admin_key,
+            &json!({"name": "acme", "kind": "openai", "base_url": app.mock.base_url(),
+                    "api_key": "sk-notice-0123456789abcdef", "jurisdiction": "de",
+                    "retains_prompts": false, "trains_on_prompts": false}),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+    let model = app
+        .post(
+            "/api/admin/models",
+            &app.admin_key,
+            &json!({"name": "acme-chat", "provider": "acme", "upstream_model": "gpt-x",
+                    "input_usd_per_mtok": "1", "output_usd_per_mtok": "2"}),
+        )
+        .await;
+    assert_eq!(model.status(), 201);
+    let page = notice("/privacy").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers().get("set-cookie").is_none(),
+        "the notice sets no cookie"
+    );
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<td>14 days"), "the IP window: {html}");
+    assert!(html.contains("<td>60 days"), "the log window");
+    let acme = html
+        .split("data-provider=\"acme\"")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(acme.contains("DE") && acme.contains("acme-chat"), "{acme}");
+    assert!(
+        acme.contains("keeps no prompts; never trains on them"),
+        "{acme}"
+    );
+    assert!(html.contains("<code>sy_session</code>"));
+    assert!(!html.contains("sk-notice"), "no credential on the notice");
+    // Only the session cookie is ever set: by sign-up, never by the dashboard's pages.
+    for path in ["/app/", "/app/signin", "/api/privacy", "/assets/app.css"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{path} set a cookie"
+        );
+    }
+    let signup = post_json(
+        &app,
+        "/api/auth/signup",
+        json!({"email": "cookie@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let cookies: Vec<_> = signup.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(cookies.len(), 1);
+    assert!(cookies[0].to_str().unwrap().starts_with("sy_session="));
 }

@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
             put(privacy::place_hold).delete(privacy::lift_hold),
         )
         .route("/api/admin/audit", get(privacy::list_audit))
+        .route("/api/privacy", get(crate::ui::notice::json_notice))
         .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

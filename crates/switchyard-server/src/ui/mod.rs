@@ -10,6 +10,7 @@
 
 mod assets;
 pub mod lang;
+pub(crate) mod notice;
 
 use crate::AppState;
 use axum::Router;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         // The emailed links (see `api::auth`) land here; the pages live under `/app/`.
         .route("/verify-email", get(emailed_link("verify-email")))
         .route("/reset-password", get(emailed_link("reset-password")))
+        .route("/privacy", get(notice::page))
 }
 
 /// The security headers of every dashboard answer. The shell runs only our own scripts and
