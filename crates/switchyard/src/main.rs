@@ -67,6 +67,9 @@ enum Command {
     /// Manage redemption codes.
     #[command(subcommand)]
     Codes(CodesCommand),
+    /// Run the retention purge once, now (the server also runs it every
+    /// `retention.interval_s`); prints what each data class lost.
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -220,6 +223,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Credit { user, usd, reason } => credit(&user, &usd, reason, &config).await,
         Command::Balance { user } => balance(&user, &config).await,
         Command::Codes(command) => codes(command, &config).await,
+        Command::Purge => {
+            let store = app::open_store(&config).await?;
+            let report = store
+                .purge_expired(pipeline_now_millis(), &config.retention.windows)
+                .await?;
+            println!("{report:#?}");
+            Ok(())
+        }
     }
 }
 

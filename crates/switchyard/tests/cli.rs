@@ -396,6 +396,12 @@ async fn operator_verbs_print_machine_readable_results() {
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("providers[0] (`x`).base_url is required")
     );
+    // The retention purge on demand: nothing is old enough in a fresh database.
+    let purged = cli(&dir, &["purge"]);
+    assert!(
+        purged.contains("usage_rows: 0") && purged.contains("accounts_erased: 0"),
+        "{purged}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
