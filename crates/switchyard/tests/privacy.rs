@@ -312,11 +312,12 @@ async fn redis_text() -> String {
 
 async fn after_the_grace_nothing_personal_remains(backend: Backend) {
     // On PostgreSQL, cluster mode: the shared reservations live in Redis.
-    let extra = match backend {
+    let redis = match backend {
         Backend::Postgres => "redis_url = \"redis://127.0.0.1:6379/0\"\n",
         Backend::Sqlite => "",
     };
-    let app = TestApp::spawn_with(backend, extra).await;
+    let extra = format!("{redis}[promotions]\nnew_user_credit_usd = 5\n");
+    let app = TestApp::spawn_with(backend, &extra).await;
     let email = format!(
         "Vanishing.Person+{}@Example.com",
         switchyard_core::RequestId::new()
@@ -324,6 +325,18 @@ async fn after_the_grace_nothing_personal_remains(backend: Backend) {
             .replace('-', "")
     );
     let b = signup(&app, &email).await;
+    let welcome = app
+        .store
+        .account(&switchyard_core::ledger::AccountId::user(b.user))
+        .await
+        .unwrap()
+        .totals
+        .balance();
+    assert_eq!(
+        welcome,
+        switchyard_core::Nanos(5_000_000_000),
+        "the first sign-up's credit"
+    );
     let profile = request(&app, &b, reqwest::Method::PATCH, "/api/auth/profile")
         .json(&json!({"display_name": "Perdita Vanishes"}))
         .send()
@@ -398,6 +411,20 @@ async fn after_the_grace_nothing_personal_remains(backend: Backend) {
         Vec::<String>::new()
     );
     expect_error(signin(&app, &email).await, 401, "invalid_credentials").await;
+    // The address is free again, but its new-user credit was had: the keyed hash remembers.
+    let again = signup(&app, &email).await;
+    let balance = app
+        .store
+        .account(&switchyard_core::ledger::AccountId::user(again.user))
+        .await
+        .unwrap()
+        .totals
+        .balance();
+    assert_eq!(
+        balance,
+        switchyard_core::Nanos::ZERO,
+        "credit claimed twice"
+    );
 }
 
 async fn an_account_may_only_shorten_its_windows(backend: Backend) {
