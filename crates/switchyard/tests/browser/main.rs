@@ -163,6 +163,8 @@ async fn consumer_journey(backend: Backend) {
         usage.contains("laptop"),
         "the key's name in the row: {usage}"
     );
+    // The per-request receipt of where it was processed (the mock provider is in the US).
+    assert!(usage.contains("US"), "the jurisdiction in the row: {usage}");
     b.screenshot("05-usage").await;
     let balance = reload_until(&b, "/app/", "#requests", "1").await;
     let _ = balance;
