@@ -25,4 +25,7 @@ pub struct AppState {
     /// How long each class of data is kept (`[retention]`): shown to users, and the bounds
     /// of the windows they may choose for themselves.
     pub retention: switchyard_core::retention::Windows,
+    /// How many days ahead of taking effect a new terms or privacy version must be published
+    /// (`terms.notice_days`), so every account can be told first.
+    pub terms_notice_days: i64,
 }

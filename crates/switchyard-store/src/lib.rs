@@ -29,6 +29,7 @@ mod catalog;
 mod channels;
 mod codes;
 mod connect;
+mod consent;
 mod dump;
 mod erasure;
 mod error;
@@ -55,6 +56,7 @@ pub use codes::{
     CreatedCodes, Redemption, RevenueRow, after_paid_top_up, canonical_code, canonical_email,
     email_hmac,
 };
+pub use consent::{Consent, TermsVersion};
 pub use erasure::PrivacyState;
 pub use error::StoreError;
 pub use identities::{FlowPurpose, Identity, OidcFlow, Unlink};

@@ -24,6 +24,7 @@ on_both_stores!(
     holds_and_the_audit_log_are_for_operators,
     every_write_is_in_the_audit_log_without_secrets,
     the_notice_follows_the_running_configuration,
+    new_terms_are_announced_ahead_and_accepted,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -803,4 +804,115 @@ async fn the_notice_follows_the_running_configuration(backend: Backend) {
     let cookies: Vec<_> = signup.headers().get_all("set-cookie").iter().collect();
     assert_eq!(cookies.len(), 1);
     assert!(cookies[0].to_str().unwrap().starts_with("sy_session="));
+}
+
+async fn new_terms_are_announced_ahead_and_accepted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let early = signup(&app, "early@example.com").await;
+    let now_s = pipeline_now_millis() / 1000;
+    let publish = |body: Value| {
+        let app = &app;
+        async move { app.post("/api/admin/terms", &app.admin_key, &body).await }
+    };
+    // The first version of a kind may take effect at once.
+    let first = publish(json!({"kind": "terms", "version": "2026-01", "summary": "The first terms.", "effective_at": now_s})).await;
+    assert_eq!(first.status(), 201);
+    // Signing up now means accepting it, and records that.
+    let refused = post_json(
+        &app,
+        "/api/auth/signup",
+        json!({"email": "late@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let error = expect_error(refused, 400, "invalid_request").await;
+    assert_eq!(error["param"], "accept_terms");
+    let late = browser(
+        post_json(
+            &app,
+            "/api/auth/signup",
+            json!({"email": "late@example.com", "password": PASSWORD, "accept_terms": true}),
+        )
+        .await,
+    )
+    .await;
+    let consents =
+        |b: &Browser| request(&app, b, reqwest::Method::GET, "/api/account/consents").send();
+    let mine: Value = consents(&late).await.unwrap().json().await.unwrap();
+    assert_eq!(mine["accepted"][0]["version"], "2026-01");
+    assert_eq!(mine["pending"], json!([]));
+    // Someone who signed up before it has it pending, and accepts it.
+    let theirs: Value = consents(&early).await.unwrap().json().await.unwrap();
+    assert_eq!(theirs["pending"][0]["version"], "2026-01");
+    let accepted: Value = request(&app, &early, reqwest::Method::POST, "/api/account/consents")
+        .json(&json!({"kind": "terms", "version": "2026-01"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accepted["pending"], json!([]));
+
+    // A new version must be announced at least 14 days ahead; then everyone is mailed.
+    let soon = publish(
+        json!({"kind": "terms", "version": "2026-02", "summary": "Refund window changes.",
+                              "effective_at": now_s + 13 * 86_400}),
+    )
+    .await;
+    let error = expect_error(soon, 400, "invalid_request").await;
+    assert_eq!(error["param"], "effective_at");
+    let announced = publish(
+        json!({"kind": "terms", "version": "2026-02", "summary": "Refund window changes.",
+                                   "effective_at": now_s + 15 * 86_400}),
+    )
+    .await;
+    assert_eq!(announced.status(), 201);
+    let again = publish(
+        json!({"kind": "terms", "version": "2026-02", "summary": "x",
+                               "effective_at": now_s + 15 * 86_400}),
+    )
+    .await;
+    expect_error(again, 409, "conflict").await;
+    for email in ["early@example.com", "late@example.com"] {
+        let mut mail = None;
+        for _ in 0..250 {
+            mail = app
+                .outbox
+                .sent()
+                .into_iter()
+                .rev()
+                .find(|m| m.to == email && m.subject.contains("terms of service"));
+            if mail.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mail = mail.unwrap_or_else(|| panic!("no notice to {email}"));
+        assert!(
+            mail.body.contains("Refund window changes."),
+            "{}",
+            mail.body
+        );
+    }
+    // Shown as upcoming, not yet pending; the public list says the same.
+    let mine: Value = consents(&late).await.unwrap().json().await.unwrap();
+    assert_eq!(mine["pending"], json!([]));
+    assert_eq!(mine["upcoming"][0]["version"], "2026-02");
+    let public: Value = app
+        .client
+        .get(app.url("/api/terms"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["data"][0]["current"]["version"], "2026-01");
+    assert_eq!(public["data"][0]["upcoming"][0]["version"], "2026-02");
+    let unknown = request(&app, &late, reqwest::Method::POST, "/api/account/consents")
+        .json(&json!({"kind": "terms", "version": "1999"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(unknown, 404, "resource_not_found").await;
 }

@@ -170,6 +170,9 @@ pub struct Signup {
     /// Another user's referral code: links the new user to them.
     #[serde(default)]
     referral_code: Option<String>,
+    /// Accepts the terms and privacy notice in effect; required once any is published.
+    #[serde(default)]
+    accept_terms: bool,
 }
 
 /// `POST /api/auth/signup`: creates an account with the role `user` (the same path as an
@@ -183,6 +186,7 @@ pub async fn signup(
     refuse_cross_site(&headers)?;
     let input: Signup = json_body(&body)?;
     password::check_policy(&input.password).map_err(|m| invalid("password", m))?;
+    super::consent::accept_at_signup(&state, input.accept_terms, None).await?;
     let phc = hash_password(input.password).await?;
     let signup = accounts::Signup {
         key_secret: state.gateway.key_secret(),
@@ -197,6 +201,7 @@ pub async fn signup(
         .set_password_hash(user.id, &phc, pipeline_now_millis())
         .await
         .map_err(store_error)?;
+    super::consent::accept_at_signup(&state, input.accept_terms, Some(user.id)).await?;
     state.gateway.reload_access().await.map_err(store_error)?;
     // The new-user credit, if any, moved money outside the hot path.
     state.gateway.balances_changed();

@@ -7,6 +7,7 @@ mod billing;
 mod catalog_admin;
 mod catalogue;
 mod channels;
+mod consent;
 mod inference;
 mod invoices;
 mod limits;
@@ -146,6 +147,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/admin/audit", get(privacy::list_audit))
         .route("/api/privacy", get(crate::ui::notice::json_notice))
+        .route("/api/terms", get(consent::list))
+        .route("/api/admin/terms", post(consent::publish))
+        .route(
+            "/api/account/consents",
+            get(consent::mine).post(consent::accept),
+        )
         .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -28,7 +28,7 @@ use money::{
     invoices, pricing, promotions, stripe,
 };
 pub use retention::Retention;
-use retention::RetentionSection;
+use retention::{RetentionSection, TermsSection};
 use routing::{ModelSection, RoutingSection};
 
 /// Sections whose keys can be overridden as `SWITCHYARD_<SECTION>_<KEY>`.
@@ -46,6 +46,7 @@ const SECTIONS: &[&str] = &[
     "sessions",
     "smtp",
     "retention",
+    "terms",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -104,6 +105,8 @@ pub struct Config {
     pub oidc: Vec<switchyard_server::auth::oidc::Provider>,
     /// How long each class of data is kept, and how often the purge runs (`[retention]`).
     pub retention: Retention,
+    /// Days a new terms or privacy version is announced before it takes effect (`[terms]`).
+    pub terms_notice_days: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +144,8 @@ struct File {
     routing: RoutingSection,
     #[serde(default)]
     retention: RetentionSection,
+    #[serde(default)]
+    terms: TermsSection,
     #[serde(default)]
     models: Vec<ModelSection>,
     #[serde(default)]
@@ -526,6 +531,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         smtp: accounts::smtp(file.smtp, env)?,
         oidc: accounts::oidc(file.oidc, env)?,
         retention: retention::retention(&file.retention)?,
+        terms_notice_days: retention::notice_days(&file.terms)?,
         timeouts: Timeouts {
             connect: ms(file.timeouts.connect_ms),
             first_byte: ms(file.timeouts.first_byte_ms),

@@ -1,5 +1,6 @@
 //! `[retention]`: how long each class of data is kept, and how often the purge runs. The
-//! defaults are the promises of docs/privacy.md; every window is whole days.
+//! defaults are the promises of docs/privacy.md; every window is whole days. And `[terms]`:
+//! how far ahead a new terms or privacy version must be announced.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -61,4 +62,24 @@ pub(super) fn retention(section: &RetentionSection) -> anyhow::Result<Retention>
         windows,
         interval: Duration::from_secs(section.interval_s),
     })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct TermsSection {
+    notice_days: i64,
+}
+
+impl Default for TermsSection {
+    fn default() -> Self {
+        TermsSection { notice_days: 14 }
+    }
+}
+
+pub(super) fn notice_days(section: &TermsSection) -> anyhow::Result<i64> {
+    anyhow::ensure!(
+        (0..=365).contains(&section.notice_days),
+        "`terms.notice_days` must be 0 to 365"
+    );
+    Ok(section.notice_days)
 }

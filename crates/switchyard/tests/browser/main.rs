@@ -559,5 +559,34 @@ async fn a_person_leaves_and_comes_back(backend: Backend) {
     b.wait_text("h1", "Overview").await;
     let state = app.store.privacy_state(user).await.unwrap().unwrap();
     assert_eq!(state.deletion_requested_at, None);
+
+    // The operator publishes terms: the person is asked to accept them on Overview, and a
+    // newcomer accepts them at sign-up.
+    let now_s = switchyard_gateway::pipeline_now_millis() / 1000;
+    let published = app
+        .post(
+            "/api/admin/terms",
+            &app.admin_key,
+            &json!({"kind": "terms", "version": "v1", "summary": "Plain words.", "effective_at": now_s}),
+        )
+        .await;
+    assert_eq!(published.status(), 201);
+    b.goto("/app/").await;
+    b.wait_text("[data-pending='terms']", "Plain words.").await;
+    b.click("[data-accept='terms']").await;
+    b.wait_text("h1", "Overview").await;
+    let consents = app.store.consents_of(user).await.unwrap();
+    assert_eq!(consents.len(), 1, "{consents:?}");
+    b.click("#signout").await;
+    b.wait_path("/app/signin").await;
+    b.goto("/app/signup").await;
+    b.fill("#email", "newcomer@example.com").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#signup button[type=submit]").await;
+    b.wait_text("#signup .form-error", "Accept").await;
+    b.click("#accept_terms").await;
+    b.click("#signup button[type=submit]").await;
+    b.wait_text("h1", "Overview").await;
+    b.screenshot("12-terms-accepted-at-signup").await;
     b.close().await;
 }

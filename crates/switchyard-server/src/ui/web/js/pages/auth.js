@@ -68,6 +68,14 @@ export async function signin(main, { params, refresh }) {
 }
 
 export async function signup(main, { params, refresh }) {
+  // Once terms are published, signing up means accepting the versions in effect.
+  let terms = [];
+  try {
+    terms = (await api("GET", "/api/terms")).data.filter((k) => k.current);
+  } catch {
+    terms = [];
+  }
+  const link = (k) => k.current.url ?? "/privacy";
   mount(main, html`
     <h1>${t("auth.signup")}</h1>
     <form id="signup" class="card stack" novalidate>
@@ -76,6 +84,8 @@ export async function signup(main, { params, refresh }) {
       <p id="pw-hint" class="hint">${t("auth.password_hint")}</p>
       <label for="referral_code">${t("auth.referral")}</label>
       <input id="referral_code" name="referral_code" value="${params.get("ref") ?? ""}" autocomplete="off">
+      ${terms.length ? html`<label class="check"><input type="checkbox" id="accept_terms" name="accept_terms" required>
+        ${t("auth.accept_terms")} ${terms.map((k) => html`<a href="${link(k)}" target="_blank" rel="noopener">${t(`terms.${k.kind}`)} ${k.current.version}</a> `)}</label>` : ""}
       ${formError()}
       <button type="submit" class="primary">${t("auth.create_account")}</button>
       <p><a href="/app/signin" data-link>${t("auth.have_account")}</a></p>
@@ -83,6 +93,7 @@ export async function signup(main, { params, refresh }) {
   onSubmit(main.querySelector("#signup"), async (data) => {
     const body = { email: data.get("email"), password: data.get("password") };
     if (data.get("referral_code")) body.referral_code = data.get("referral_code");
+    if (data.get("accept_terms")) body.accept_terms = true;
     await api("POST", "/api/auth/signup", body);
     history.replaceState(null, "", "/app/");
     await refresh();

@@ -1,12 +1,13 @@
 // Overview: the balance, spend and requests per day over 30 days, and the top models.
 
-import { api, html, money, mount, nanos, number, session, t } from "../core.js";
+import { api, html, money, mount, nanos, number, session, t, when } from "../core.js";
 import { bars } from "../chart.js";
 
 export async function render(main) {
-  const [balance, daily] = await Promise.all([
+  const [balance, daily, consents] = await Promise.all([
     api("GET", "/api/billing/balance"),
     api("GET", "/api/usage/daily?days=30"),
+    api("GET", "/api/account/consents").catch(() => ({ pending: [], upcoming: [] })),
   ]);
   const days = daily.data;
   const top = daily.top_models;
@@ -16,6 +17,11 @@ export async function render(main) {
   mount(main, html`
     <h1>${t("nav.overview")}</h1>
     ${verified === false ? html`<p class="notice">${t("overview.unverified")} <button type="button" class="link" id="resend">${t("overview.resend")}</button></p>` : ""}
+    ${consents.pending.map((v) => html`<p class="notice" data-pending="${v.kind}">${t("terms.pending", { what: t(`terms.${v.kind}`), version: v.version })}
+      ${v.summary} <a href="${v.url ?? "/privacy"}" target="_blank" rel="noopener">${t("terms.read")}</a>
+      <button type="button" data-accept="${v.kind}" data-version="${v.version}">${t("terms.accept")}</button></p>`)}
+    ${consents.upcoming.map((v) => html`<p class="notice" data-upcoming="${v.kind}">${t("terms.upcoming", { what: t(`terms.${v.kind}`), date: when(v.effective_at, false) })}
+      ${v.summary} <a href="${v.url ?? "/privacy"}" target="_blank" rel="noopener">${t("terms.read")}</a></p>`)}
     <div class="tiles">
       <section class="tile"><h2>${t("overview.balance")}</h2><p class="big" id="balance">${money(balance.balance, true)}</p>
         <p class="hint">${t("overview.available", { amount: money(balance.available) })}</p></section>
@@ -36,6 +42,13 @@ export async function render(main) {
       <tbody>${top.map((m) => html`<tr><td>${m.model}</td><td class="num">${number(m.requests)}</td><td class="num">${money(m.cost)}</td></tr>`)}</tbody></table>`
       : html`<p class="empty">${t("overview.no_usage")} <a href="/app/keys" data-link>${t("overview.create_key")}</a></p>`}
     </section>`);
+  main.querySelectorAll("[data-accept]").forEach((button) =>
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      await api("POST", "/api/account/consents", { kind: button.dataset.accept, version: button.dataset.version });
+      await render(main);
+    }),
+  );
   main.querySelector("#resend")?.addEventListener("click", async (event) => {
     event.target.disabled = true;
     await api("POST", "/api/auth/verify/request");
