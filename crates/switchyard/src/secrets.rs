@@ -152,3 +152,49 @@ pub async fn rotate(store: &Store, keys: &Keyring) -> anyhow::Result<Rotation> {
     store.reseal_credentials(&changes).await?;
     Ok(rotation)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-secrets-unit-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("keys/master.keys")
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file_and_errors_never_quote_keys() {
+        let secret = Secret::new("s".repeat(64));
+        let file = temp_file("env");
+        let hex = "ab".repeat(32);
+        let keys = load_or_create(Some(format!("k7:{hex}")), &file, &secret).unwrap();
+        assert_eq!(keys.ids().collect::<Vec<_>>(), ["k7", "legacy"]);
+        assert!(
+            !file.exists(),
+            "no file is made when the environment has the keys"
+        );
+
+        // Blank: the file, created with one key.
+        let keys = load_or_create(Some(" ".into()), &file, &secret).unwrap();
+        assert_eq!(keys.current_id(), "k1");
+        assert!(file.exists());
+
+        let bad = format!("k1:{}", &hex[1..]);
+        let error = load_or_create(Some(bad.clone()), &file, &secret).unwrap_err();
+        let text = format!("{error:#}");
+        assert!(text.contains(ENV) && !text.contains(&hex[1..]), "{text}");
+        std::fs::write(&file, format!("{bad}\n")).unwrap();
+        let error = load_or_create(None, &file, &secret).unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("master.keys") && !text.contains(&hex[1..]),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(file.parent().unwrap().parent().unwrap());
+    }
+}
