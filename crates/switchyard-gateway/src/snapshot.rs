@@ -21,7 +21,7 @@ use switchyard_core::catalog::{
     Channel, ChannelSetting, KeyRecord, Model, Provider, StoredCatalog, StoredModel,
     StoredProvider, Timeouts, User,
 };
-use switchyard_core::credential::CredentialKey;
+use switchyard_core::credential::Keyring;
 use switchyard_core::key::KeyHash;
 use switchyard_core::money::Prices;
 use switchyard_core::pricing::PriceGroups;
@@ -32,6 +32,11 @@ use switchyard_store::Access as StoredAccess;
 pub struct ProviderEntry {
     pub provider: Provider,
     pub upstream: Upstream,
+    /// Why the provider cannot be used: its stored credential did not open. Requests never
+    /// reach such a provider (sending them without the key would fail upstream with a
+    /// misleading 401, or worse, succeed against an open endpoint), and the operator sees the
+    /// reason in `GET /api/admin/providers` and in the log.
+    pub unusable: Option<String>,
 }
 
 /// One channel of a model: the provider that serves it, under which name, at which prices,
@@ -144,7 +149,11 @@ impl Catalog {
                 .map_err(|e| format!("provider `{}`: {e}", provider.name))?;
             entries.insert(
                 provider.name.clone(),
-                Arc::new(ProviderEntry { provider, upstream }),
+                Arc::new(ProviderEntry {
+                    provider,
+                    upstream,
+                    unusable: None,
+                }),
             );
         }
         let mut catalog = Catalog {
@@ -260,13 +269,14 @@ impl Catalog {
     /// but the configuration may gain one later). An unchanged stored provider keeps its client
     /// and connection pool; a stored model keeps its route while neither it nor its providers
     /// changed, and each channel's health otherwise. A stored provider whose key cannot be
-    /// opened serves without a key, and a stored model naming an unknown provider is skipped;
-    /// both are logged.
+    /// opened (an unknown master key, an altered row) is kept but marked unusable, so its
+    /// channels fail with an error naming it while other channels serve; a stored model naming
+    /// an unknown provider is skipped. Both are logged.
     pub fn with_stored(
         self: &Arc<Catalog>,
         stored: StoredCatalog,
         generation: i64,
-        key: &CredentialKey,
+        key: &Keyring,
     ) -> Catalog {
         let base = self.base.clone().unwrap_or_else(|| self.clone());
         let mut catalog = Catalog {
@@ -347,7 +357,7 @@ impl Catalog {
         &self,
         record: &StoredProvider,
         base: &Catalog,
-        key: &CredentialKey,
+        key: &Keyring,
     ) -> Option<Arc<ProviderEntry>> {
         if base.providers.contains_key(&record.name) {
             tracing::warn!(
@@ -361,17 +371,23 @@ impl Catalog {
         {
             return Some(entry.clone());
         }
-        let api_key = record.api_key_sealed.as_ref().and_then(|sealed| {
-            key.open(&record.name, sealed)
-                .map_err(|e| {
-                    tracing::error!(
-                        provider = %record.name,
-                        error = %e,
-                        "serving the stored provider without its key"
-                    );
-                })
-                .ok()
-        });
+        // Logged here, once per change of the record: an unchanged record reuses its entry.
+        let opened = record
+            .api_key_sealed
+            .as_ref()
+            .map(|sealed| key.open(&record.name, sealed))
+            .transpose();
+        let (api_key, unusable) = match opened {
+            Ok(api_key) => (api_key, None),
+            Err(e) => {
+                tracing::error!(
+                    provider = %record.name,
+                    error = %e,
+                    "the stored provider is unusable: its credential cannot be opened"
+                );
+                (None, Some(e.to_string()))
+            }
+        };
         let defaults = self.provider_defaults.unwrap_or(DEFAULT_TIMEOUTS);
         let ms = |v: Option<u64>, default| v.map_or(default, Duration::from_millis);
         let provider = Provider {
@@ -389,7 +405,11 @@ impl Catalog {
         };
         // Stored providers are remote kinds, which never use the demo's word delay.
         match Upstream::new(&provider, Duration::ZERO) {
-            Ok(upstream) => Some(Arc::new(ProviderEntry { provider, upstream })),
+            Ok(upstream) => Some(Arc::new(ProviderEntry {
+                provider,
+                upstream,
+                unusable,
+            })),
             Err(e) => {
                 tracing::error!(provider = %record.name, error = %e, "skipping the stored provider");
                 None
@@ -668,8 +688,15 @@ mod tests {
         catalog.with_stored(stored, generation, &key())
     }
 
-    fn key() -> CredentialKey {
-        CredentialKey::derive(&switchyard_core::Secret::new("k".repeat(64)))
+    fn key() -> Keyring {
+        keyring("k1", 1)
+    }
+
+    fn keyring(id: &str, byte: u8) -> Keyring {
+        let master = switchyard_core::credential::MasterKey::new(id, &[byte; 32]).unwrap();
+        Keyring::new(vec![master])
+            .unwrap()
+            .with_legacy(&switchyard_core::Secret::new("k".repeat(64)))
     }
 
     fn setting(model: &str, channel: &str) -> ChannelSetting {
@@ -776,7 +803,7 @@ mod tests {
         assert_eq!(applied.routes().count(), 2);
     }
 
-    fn stored_provider(name: &str, key: &CredentialKey) -> StoredProvider {
+    fn stored_provider(name: &str, key: &Keyring) -> StoredProvider {
         StoredProvider {
             name: name.into(),
             kind: ProviderKind::Openai,
@@ -910,18 +937,26 @@ mod tests {
         assert!(bare.provider("s").is_none());
     }
 
-    fn after_bare(catalog: &Arc<Catalog>, key: &CredentialKey) -> Catalog {
+    fn after_bare(catalog: &Arc<Catalog>, key: &Keyring) -> Catalog {
         catalog.with_stored(StoredCatalog::default(), 6, key)
     }
 
     #[test]
-    fn a_key_sealed_under_another_secret_serves_without_it() {
-        let other = CredentialKey::derive(&switchyard_core::Secret::new("o".repeat(64)));
-        let stored = StoredCatalog {
-            providers: vec![stored_provider("s", &other)],
-            ..StoredCatalog::default()
-        };
-        let applied = configured().with_stored(stored, 1, &key());
-        assert!(applied.provider("s").unwrap().provider.api_key.is_none());
+    fn a_credential_that_does_not_open_makes_its_provider_unusable() {
+        // Under a key the ring lacks, and under a key of the same id but other bytes.
+        for other in [keyring("k9", 1), keyring("k1", 2)] {
+            let stored = StoredCatalog {
+                providers: vec![stored_provider("s", &other), stored_provider("t", &key())],
+                ..StoredCatalog::default()
+            };
+            let applied = configured().with_stored(stored, 1, &key());
+            let s = applied.provider("s").unwrap();
+            assert!(s.provider.api_key.is_none());
+            let why = s.unusable.as_deref().unwrap();
+            assert!(why.contains("master key `k"), "{why}");
+            let t = applied.provider("t").unwrap();
+            assert!(t.unusable.is_none());
+            assert_eq!(t.provider.api_key.as_ref().unwrap().expose(), "sk-stored");
+        }
     }
 }

@@ -37,6 +37,15 @@ macro_rules! insert_channel {
     };
 }
 
+/// One credential re-sealed by a rotation: the provider, the sealed value it was read with,
+/// and the value to store instead.
+#[derive(Clone, Debug)]
+pub struct Reseal {
+    pub name: String,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+}
+
 /// Every stored provider, oldest first, in [`ProviderRow`]'s column order.
 const SELECT_PROVIDERS: &str = "SELECT name, kind, base_url, api_key_sealed, api_key_hint, \
      jurisdiction, retains_prompts, trains_on_prompts, zdr, connect_timeout_ms, \
@@ -118,6 +127,54 @@ impl Store {
             providers,
             models,
         })
+    }
+
+    /// Every stored provider's sealed credential, by provider name (providers without one are
+    /// left out), for a rotation or a report of which master keys are in use.
+    pub async fn sealed_credentials(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(on_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT name, api_key_sealed FROM catalog_providers \
+                 WHERE api_key_sealed IS NOT NULL ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Replaces sealed credentials (a master key rotation), all in one transaction that also
+    /// bumps the access generation, so every replica reloads its catalogue. Each row changes
+    /// only if it still holds the value the caller read: should an operator have set a key in
+    /// between, nothing is written and [`StoreError::Conflict`] asks for another run.
+    pub async fn reseal_credentials(&self, changes: &[Reseal]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin_with(self.begin_write()).await?;
+            for change in changes {
+                let changed = sqlx::query(
+                    "UPDATE catalog_providers SET api_key_sealed = $3 \
+                     WHERE name = $1 AND api_key_sealed = $2",
+                )
+                .bind(&change.name)
+                .bind(&change.old)
+                .bind(&change.new)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict(
+                        "a provider's credential changed during the rotation; nothing was \
+                         written, run it again",
+                    ));
+                }
+            }
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Stores a new provider. [`StoreError::Conflict`] if one of that name is stored.

@@ -52,6 +52,7 @@ mod usage;
 pub use access::Access;
 pub use accounts::{Profile, Session, TokenPurpose};
 pub use audit::{ActorRole, AuditEntry, AuditFilter};
+pub use catalog::Reseal;
 pub use codes::{
     CreatedCodes, Redemption, RevenueRow, after_paid_top_up, canonical_code, canonical_email,
     email_hmac,

@@ -11,13 +11,14 @@ use switchyard_core::catalog::{
 };
 use switchyard_core::money::Prices;
 use switchyard_core::routing::DataPractice;
-use switchyard_store::{Store, StoreError};
+use switchyard_store::{Reseal, Store, StoreError};
 
 both!(
     providers_round_trip_and_bump_the_generation,
     models_round_trip_with_their_channels_in_order,
     a_provider_in_use_cannot_be_deleted,
     bad_models_and_duplicates_are_refused,
+    credentials_are_resealed_together_or_not_at_all,
 );
 
 fn provider(name: &str) -> StoredProvider {
@@ -210,4 +211,68 @@ async fn bad_models_and_duplicates_are_refused(store: Store) {
             .unwrap_err(),
         StoreError::Conflict(_)
     ));
+}
+
+async fn credentials_are_resealed_together_or_not_at_all(store: Store) {
+    let without = StoredProvider {
+        api_key_sealed: None,
+        ..provider("none")
+    };
+    for p in [provider("a"), provider("b"), without] {
+        store.create_stored_provider(&p).await.unwrap();
+    }
+    let sealed = store.sealed_credentials().await.unwrap();
+    assert_eq!(
+        sealed,
+        [
+            ("a".into(), vec![0, 1, 2, 255]),
+            ("b".into(), vec![0, 1, 2, 255])
+        ]
+    );
+    let g0 = store.generation().await.unwrap();
+    store.reseal_credentials(&[]).await.unwrap();
+    assert_eq!(
+        store.generation().await.unwrap(),
+        g0,
+        "nothing to do writes nothing"
+    );
+
+    // One stale row (its value changed since it was read): nothing is written.
+    let stale = [
+        Reseal {
+            name: "a".into(),
+            old: vec![0, 1, 2, 255],
+            new: vec![7; 40],
+        },
+        Reseal {
+            name: "b".into(),
+            old: vec![1],
+            new: vec![8; 40],
+        },
+    ];
+    let err = store.reseal_credentials(&stale).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.sealed_credentials().await.unwrap(), sealed);
+    assert_eq!(store.generation().await.unwrap(), g0);
+
+    let fresh = [
+        stale[0].clone(),
+        Reseal {
+            old: vec![0, 1, 2, 255],
+            ..stale[1].clone()
+        },
+    ];
+    store.reseal_credentials(&fresh).await.unwrap();
+    assert!(store.generation().await.unwrap() > g0, "replicas reload");
+    assert_eq!(
+        store.sealed_credentials().await.unwrap(),
+        [("a".into(), vec![7; 40]), ("b".into(), vec![8; 40])]
+    );
+    let providers = store.stored_catalog().await.unwrap().providers;
+    assert_eq!(providers.len(), 3);
+    assert_eq!(
+        providers[0].api_key_hint.as_deref(),
+        Some("wxyz"),
+        "only the seal changes"
+    );
 }

@@ -398,6 +398,12 @@ impl TestApp {
         }
     }
 
+    /// The data directory (`secret.key`, and `master.keys` unless the test names another
+    /// file), shared with replicas.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// The SQLite database file's directory, when the backend is SQLite.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         let url = self.db.as_ref()?.url.strip_prefix("sqlite://")?.to_owned();

@@ -1,6 +1,6 @@
 //! Wiring: from a validated [`Config`] to a running server, and back down again.
 //!
-//! Start-up: open and migrate the store → load the server secret → create the first admin on
+//! Start-up: open and migrate the store → load the server secret and the master keys → create the first admin on
 //! an empty database → build the catalog → start the log writer, the gateway and the snapshot
 //! refresher → serve.
 //!
@@ -212,6 +212,11 @@ pub async fn start_with_mailer(
     let store = open_store(&config).await?;
     let secret =
         crate::secret::load_or_create(std::env::var(crate::secret::ENV).ok(), &config.data_dir)?;
+    let keyring = crate::secrets::load_or_create(
+        std::env::var(crate::secrets::ENV).ok(),
+        &config.master_keys_file,
+        &secret,
+    )?;
     let mut bootstrap = bootstrap(&store, &secret, config.billing.welcome_credit).await?;
     let catalog = Catalog::build(
         config.providers.clone(),
@@ -249,6 +254,7 @@ pub async fn start_with_mailer(
     let (log, writer) = logwriter::spawn(store.clone(), writer_config, money.clone());
     let gateway_config = GatewayConfig {
         key_secret: secret,
+        keyring,
         max_response_bytes: config.max_response_bytes,
     };
     let gateway =

@@ -70,6 +70,26 @@ enum Command {
     /// Run the retention purge once, now (the server also runs it every
     /// `retention.interval_s`); prints what each data class lost.
     Purge,
+    /// Inspect and rotate the master keys that seal provider credentials.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print, tab-separated, each key id that seals stored credentials, its row count and
+    /// whether the keyring holds it (`current`, `old`, `missing`); fails if a credential
+    /// cannot be opened.
+    Status,
+    /// Re-seal every stored credential under the current (first) master key, in one
+    /// transaction; prints, tab-separated, each old key id and how many rows it sealed.
+    Rotate,
+    /// Print a new keyring entry `ID:<64 hex digits>` with a random key.
+    Generate {
+        /// The new key's id (letters, digits, `.`, `_`, `-`; e.g. `k2` or a date).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{report:#?}");
             Ok(())
         }
+        Command::Secrets(command) => secrets(command, &config).await,
     }
 }
 
@@ -424,6 +445,79 @@ async fn codes(command: CodesCommand, config: &Config) -> anyhow::Result<()> {
         created.value,
         created.batch_id
     );
+    Ok(())
+}
+
+async fn secrets(command: SecretsCommand, config: &Config) -> anyhow::Result<()> {
+    use switchyard::secrets;
+    if let SecretsCommand::Generate { id } = &command {
+        println!(
+            "{}",
+            switchyard_core::credential::generate_entry(id)?.expose()
+        );
+        eprintln!(
+            "add it first in SWITCHYARD_MASTER_KEYS or {} to make it current",
+            config.master_keys_file.display()
+        );
+        return Ok(());
+    }
+    let store = app::open_store(config).await?;
+    let keys = secrets::load_or_create(
+        std::env::var(secrets::ENV).ok(),
+        &config.master_keys_file,
+        &server_secret(config)?,
+    )?;
+    match command {
+        SecretsCommand::Status => {
+            let status = secrets::status(&store, &keys).await?;
+            for (id, rows) in &status.rows {
+                let state = if id == keys.current_id() {
+                    "current"
+                } else if keys.ids().any(|k| k == id) {
+                    "old"
+                } else {
+                    "missing"
+                };
+                println!("{id}\t{rows}\t{state}");
+            }
+            let unused: Vec<&str> = keys
+                .ids()
+                .filter(|id| {
+                    *id != keys.current_id()
+                        && *id != switchyard_core::credential::LEGACY_KEY_ID
+                        && !status.rows.contains_key(*id)
+                })
+                .collect();
+            if !unused.is_empty() {
+                eprintln!(
+                    "no stored credential uses {}; it can leave the keyring",
+                    unused.join(", ")
+                );
+            }
+            for (provider, why) in &status.unreadable {
+                eprintln!("provider `{provider}`: {why}");
+            }
+            if !status.unreadable.is_empty() {
+                bail!(
+                    "{} stored credential(s) cannot be opened",
+                    status.unreadable.len()
+                );
+            }
+        }
+        SecretsCommand::Rotate => {
+            let rotation = secrets::rotate(&store, &keys).await?;
+            for (id, rows) in &rotation.resealed {
+                println!("{id}\t{rows}");
+            }
+            let resealed: usize = rotation.resealed.values().sum();
+            eprintln!(
+                "re-sealed {resealed} credential(s) under `{}` ({} already were); running servers \
+                 reload within their refresh interval, after which only `{}` is needed",
+                rotation.current, rotation.unchanged, rotation.current
+            );
+        }
+        SecretsCommand::Generate { .. } => {}
+    }
     Ok(())
 }
 

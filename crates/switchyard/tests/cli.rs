@@ -532,3 +532,129 @@ async fn killed_mid_stream(name: &str, path: &str, body: serde_json::Value) {
         .await
         .unwrap();
 }
+
+/// Runs a CLI verb in `dir` with extra environment; returns (success, stdout, stderr).
+fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("SWITCHYARD_MASTER_KEYS")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_verbs_report_rotate_and_refuse_by_name() {
+    use switchyard_core::Secret;
+    use switchyard_core::catalog::{ProviderKind, StoredProvider};
+
+    let dir = temp_dir("secrets");
+    cli(&dir, &["migrate"]);
+    // The first use creates the key file, private, with one key; nothing is sealed yet.
+    assert_eq!(cli(&dir, &["secrets", "status"]), "");
+    let data = dir.join("switchyard-data");
+    let file = data.join("master.keys");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    let k1 = text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    assert!(k1.starts_with("k1:") && k1.len() == 3 + 64, "one key k1");
+
+    // A provider stored as the management API stores it: sealed under the file's key.
+    let secret = switchyard::secret::load_or_create(None, &data).unwrap();
+    let keys = switchyard::secrets::load_or_create(None, &file, &secret).unwrap();
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        data.join("switchyard.db").display()
+    ))
+    .await
+    .unwrap();
+    let credential = "sk-cli-credential-0123456789";
+    store
+        .create_stored_provider(&StoredProvider {
+            name: "acme".into(),
+            kind: ProviderKind::Openai,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            api_key_sealed: Some(keys.seal("acme", &Secret::new(credential)).unwrap()),
+            api_key_hint: None,
+            jurisdiction: "DE".into(),
+            data: Default::default(),
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            total_timeout_ms: None,
+            created_at: 1,
+            updated_at: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(cli(&dir, &["secrets", "status"]), "k1\t1\tcurrent\n");
+
+    // A new key, current in front of the old one: the rotation re-seals the row once.
+    let k2 = cli(&dir, &["secrets", "generate", "--id", "k2"]);
+    let k2 = k2.trim();
+    assert!(k2.starts_with("k2:") && k2.len() == 3 + 64, "{k2}");
+    let ring = format!("{k2},{k1}");
+    let both = [("SWITCHYARD_MASTER_KEYS", ring.as_str())];
+    let (ok, out, err) = cli_env(&dir, &["secrets", "rotate"], &both);
+    assert!(ok, "{err}");
+    assert_eq!(out, "k1\t1\n");
+    assert!(
+        err.contains("re-sealed 1 credential(s) under `k2`"),
+        "{err}"
+    );
+    let (ok, out, err) = cli_env(&dir, &["secrets", "rotate"], &both);
+    assert!(ok, "{err}");
+    assert_eq!(out, "", "a second run has nothing to do");
+    let (ok, out, err) = cli_env(&dir, &["secrets", "status"], &both);
+    assert!(ok, "{err}");
+    assert_eq!(out, "k2\t1\tcurrent\n");
+    assert!(err.contains("no stored credential uses k1"), "{err}");
+
+    // The old key can go: the new one alone opens the row.
+    let (ok, out, err) = cli_env(
+        &dir,
+        &["secrets", "status"],
+        &[("SWITCHYARD_MASTER_KEYS", k2)],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "k2\t1\tcurrent\n");
+    let sealed = store.sealed_credentials().await.unwrap();
+    let new_only = switchyard_core::credential::Keyring::parse(k2).unwrap();
+    assert_eq!(
+        new_only.open("acme", &sealed[0].1).unwrap().expose(),
+        credential
+    );
+
+    // Back on the file's old key alone, both verbs refuse, naming the provider and the key.
+    let (ok, out, err) = cli_env(&dir, &["secrets", "status"], &[]);
+    assert!(!ok);
+    assert_eq!(out, "k2\t1\tmissing\n");
+    assert!(
+        err.contains("provider `acme`") && err.contains("`k2`"),
+        "{err}"
+    );
+    let (ok, _, err) = cli_env(&dir, &["secrets", "rotate"], &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("provider `acme`") && err.contains("nothing was re-sealed"),
+        "{err}"
+    );
+    assert_eq!(store.sealed_credentials().await.unwrap(), sealed);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -66,6 +66,11 @@ impl Gateway {
         let entry = candidate.entry();
         let health = &entry.health;
         let name = entry.provider.provider.name.as_str();
+        if entry.provider.unusable.is_some() {
+            // Nothing was sent, so another channel may serve; the channel's health is left
+            // alone (its upstream did nothing wrong) and the operator was told at load.
+            return Err(Failed::Retryable(failure::unusable_provider(name)));
+        }
         let upstream = &entry.provider.upstream;
         let format = upstream.format();
         let plan = translate::plan(endpoint, format, &peek.model).map_err(Failed::Final)?;

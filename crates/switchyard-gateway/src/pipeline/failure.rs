@@ -57,6 +57,20 @@ pub(super) fn upstream_failure(e: &UpstreamError) -> ApiError {
     }
 }
 
+/// A provider whose stored credential does not open: the request is not sent. The client
+/// learns which provider and that an operator must act; the details (key ids, what to do)
+/// are for the operator, in the log and the admin API.
+pub(super) fn unusable_provider(name: &str) -> ApiError {
+    observe::upstream_error(name, "unusable");
+    ApiError::new(
+        ErrorCode::UpstreamFailed,
+        format!(
+            "The provider `{name}` cannot be used: its stored credential cannot be opened. \
+             An operator must restore its master key or set its API key again."
+        ),
+    )
+}
+
 pub(super) fn total_timeout(name: &str, total: Duration) -> ApiError {
     observe::upstream_error(name, "timeout");
     ApiError::new(

@@ -22,7 +22,7 @@ use http::{HeaderValue, Response};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use switchyard_core::catalog::{ModelKind, UnixMillis};
-use switchyard_core::credential::{CredentialError, CredentialKey};
+use switchyard_core::credential::{CredentialError, Keyring};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::key::{self, KeyHash};
 use switchyard_core::ledger::Transfer;
@@ -36,6 +36,8 @@ use switchyard_wire::openai::{Endpoint, RequestPeek};
 pub struct GatewayConfig {
     /// The server secret under which key hashes are computed.
     pub key_secret: Secret,
+    /// The master keys that seal and open stored providers' credentials.
+    pub keyring: Keyring,
     /// Largest non-streamed upstream body we buffer.
     pub max_response_bytes: usize,
 }
@@ -84,8 +86,8 @@ pub struct Gateway {
     money: Arc<Money>,
     limits: Limits,
     config: GatewayConfig,
-    /// Opens stored providers' credentials; derived from `config.key_secret`.
-    credentials: CredentialKey,
+    /// Seals and opens stored providers' credentials (`config.keyring`).
+    credentials: Keyring,
 }
 
 impl Gateway {
@@ -104,7 +106,7 @@ impl Gateway {
             log,
             money,
             limits: Limits::default(),
-            credentials: CredentialKey::derive(&config.key_secret),
+            credentials: config.keyring.clone(),
             config,
         };
         gateway.reload_access().await?;

@@ -51,11 +51,18 @@ const SECTIONS: &[&str] = &[
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
 /// is left alone; a misspelt key inside a known section is still an error.
-const TOP_LEVEL: &[&str] = &["listen", "database_url", "data_dir", "redis_url"];
+const TOP_LEVEL: &[&str] = &[
+    "listen",
+    "database_url",
+    "data_dir",
+    "redis_url",
+    "master_keys_file",
+];
 /// `SWITCHYARD_*` variables that are not configuration keys.
 const NOT_KEYS: &[&str] = &[
     "SWITCHYARD_CONFIG",
     "SWITCHYARD_SECRET_KEY",
+    "SWITCHYARD_MASTER_KEYS",
     "SWITCHYARD_LOG",
     "SWITCHYARD_LOG_FORMAT",
 ];
@@ -66,6 +73,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub data_dir: PathBuf,
+    /// The master keys that seal provider credentials, when `SWITCHYARD_MASTER_KEYS` is unset
+    /// (default `<data_dir>/master.keys`; see `crate::secrets`).
+    pub master_keys_file: PathBuf,
     pub redis_url: Option<String>,
     pub max_body_bytes: usize,
     pub max_response_bytes: usize,
@@ -120,6 +130,8 @@ struct File {
     data_dir: Option<String>,
     #[serde(default)]
     redis_url: Option<String>,
+    #[serde(default)]
+    master_keys_file: Option<String>,
     #[serde(default)]
     server: ServerSection,
     #[serde(default)]
@@ -510,6 +522,9 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
     Ok(Config {
         listen,
         database_url,
+        master_keys_file: file
+            .master_keys_file
+            .map_or_else(|| data_dir.join("master.keys"), PathBuf::from),
         data_dir,
         redis_url: file.redis_url,
         max_body_bytes: file.server.max_body_bytes,

@@ -424,3 +424,23 @@ fn channel_and_routing_errors_name_the_key() {
     );
     assert!(e.contains("no provider"), "{e}");
 }
+
+#[test]
+fn the_master_key_file_defaults_to_the_data_dir_and_can_be_moved() {
+    let config = load(&sources(None, &[("SWITCHYARD_DATA_DIR", "/srv/sy")])).unwrap();
+    assert_eq!(
+        config.master_keys_file,
+        PathBuf::from("/srv/sy/master.keys")
+    );
+    // The keys themselves are not a configuration key (the binary reads them), so setting
+    // them is no error; the file's place is one.
+    let env = [
+        ("SWITCHYARD_MASTER_KEYS", "k1:00"),
+        ("SWITCHYARD_MASTER_KEYS_FILE", "/run/secrets/master.keys"),
+    ];
+    let config = load(&sources(None, &env)).unwrap();
+    assert_eq!(
+        config.master_keys_file,
+        PathBuf::from("/run/secrets/master.keys")
+    );
+}

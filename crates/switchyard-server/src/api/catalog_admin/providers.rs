@@ -233,6 +233,15 @@ pub(crate) async fn test(
             "There is no provider `{name}`. `GET /api/admin/providers` lists them."
         )));
     };
+    if let Some(why) = &entry.unusable {
+        // Probing without the key would report the provider's 401 and hide the real cause.
+        return Ok(Json(json!({
+            "ok": false,
+            "status": null,
+            "latency_ms": 0,
+            "message": format!("The provider cannot be used: {why}."),
+        })));
+    }
     let started = Instant::now();
     let outcome = entry.upstream.probe(TEST_WITHIN).await;
     let latency_ms = started.elapsed().as_millis() as u64;
@@ -480,6 +489,7 @@ fn configured_json(p: &Provider, catalog: &Catalog) -> Value {
         "base_url": p.base_url,
         "api_key_set": key.is_some(),
         "api_key_last4": key.and_then(credential::hint),
+        "credential_error": null,
         "jurisdiction": p.jurisdiction,
         "retains_prompts": p.data.retains_prompts,
         "trains_on_prompts": p.data.trains_on_prompts,
@@ -503,6 +513,9 @@ fn stored_json(p: &StoredProvider, catalog: &Catalog) -> Value {
         "base_url": p.base_url,
         "api_key_set": p.api_key_sealed.is_some(),
         "api_key_last4": p.api_key_hint,
+        // Why the gateway cannot use the provider (its credential does not open), as this
+        // node's catalogue says; `null` when it can.
+        "credential_error": catalog.provider(&p.name).and_then(|e| e.unusable.clone()),
         "jurisdiction": p.jurisdiction,
         "retains_prompts": p.data.retains_prompts,
         "trains_on_prompts": p.data.trains_on_prompts,
