@@ -70,6 +70,9 @@ pub enum ErrorCode {
     /// Too many failed sign-ins for this account or from this address; `retry-after` says
     /// when to try again.
     TooManyAttempts,
+    /// Content logging was asked for on a deployment whose `privacy.content_logging` is
+    /// `never`: no API call can turn it on there.
+    ContentLoggingLocked,
 }
 
 impl ErrorCode {
@@ -83,7 +86,7 @@ impl ErrorCode {
             TooManyAttempts => 429,
             ModelNotFound | NotFound | ResourceNotFound => 404,
             MethodNotAllowed => 405,
-            Conflict => 409,
+            Conflict | ContentLoggingLocked => 409,
             InvalidJson | InvalidRequest | WrongModelKind => 400,
             BodyTooLarge => 413,
             UpstreamRateLimited => 429,
@@ -108,9 +111,8 @@ impl ErrorCode {
                 "permission_error"
             }
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
-            | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
-                "invalid_request_error"
-            }
+            | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected
+            | ContentLoggingLocked => "invalid_request_error",
             UpstreamRateLimited | TooManyAttempts => "rate_limit_error",
             InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
             UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded
@@ -153,6 +155,7 @@ impl ErrorCode {
             InvalidCredentials => "invalid_credentials",
             CsrfFailed => "csrf_failed",
             TooManyAttempts => "too_many_attempts",
+            ContentLoggingLocked => "content_logging_locked",
         }
     }
 }

@@ -29,6 +29,7 @@ mod catalog;
 mod channels;
 mod codes;
 mod connect;
+mod content_log;
 mod dump;
 mod erasure;
 mod error;

@@ -17,6 +17,7 @@ use switchyard_core::routing::{DataPractice, parse_jurisdiction};
 
 mod accounts;
 mod money;
+mod privacy;
 mod routing;
 #[cfg(test)]
 mod tests;
@@ -42,6 +43,7 @@ const SECTIONS: &[&str] = &[
     "routing",
     "sessions",
     "smtp",
+    "privacy",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -98,6 +100,8 @@ pub struct Config {
     pub smtp: Option<switchyard_server::mail::SmtpSettings>,
     /// OpenID Connect providers people may sign in with (`[[oidc]]`).
     pub oidc: Vec<switchyard_server::auth::oidc::Provider>,
+    /// Whether any key may capture prompts and completions (`privacy.content_logging`).
+    pub content_logging: switchyard_core::content::ContentLogging,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +145,8 @@ struct File {
     smtp: Option<accounts::SmtpSection>,
     #[serde(default)]
     oidc: Vec<accounts::OidcSection>,
+    #[serde(default)]
+    privacy: privacy::PrivacySection,
 }
 
 fn default_listen() -> String {
@@ -517,6 +523,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         sessions: accounts::sessions(&file.sessions, file.server.public_url.as_deref())?,
         smtp: accounts::smtp(file.smtp, env)?,
         oidc: accounts::oidc(file.oidc, env)?,
+        content_logging: file.privacy.content_logging(),
         timeouts: Timeouts {
             connect: ms(file.timeouts.connect_ms),
             first_byte: ms(file.timeouts.first_byte_ms),
