@@ -484,3 +484,68 @@ async fn a_never_deployment_clears_old_flags_at_start(backend: Backend) {
     let sent = send_all(&locked, &key, &marker).await;
     assert_stored_nowhere(&locked, &marker, &sent).await;
 }
+
+/// `switchyard key create --log-content`: an operator's way to create a capturing key, refused
+/// where the configuration says `never` (here through its environment override).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_flag_follows_the_deployments_mode() {
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-content-cli-{}",
+        switchyard_core::RequestId::new()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str], never: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL");
+        if never {
+            command.env("SWITCHYARD_PRIVACY_CONTENT_LOGGING", "never");
+        }
+        command.output().unwrap()
+    };
+    let created = run(&["user", "create", "--email", "cli@example.com"], false);
+    assert!(created.status.success());
+    let key = [
+        "key",
+        "create",
+        "--user",
+        "cli@example.com",
+        "--log-content",
+    ];
+    let refused = run(&key, true);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("locked off"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(refused.stdout.is_empty(), "no key printed");
+    let made = run(&key, false);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let plain = run(&["key", "create", "--user", "cli@example.com"], true);
+    assert!(plain.status.success(), "a key without content is fine");
+
+    let store = switchyard_store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.join("switchyard-data/switchyard.db").display()
+    ))
+    .await
+    .unwrap();
+    let flags: Vec<bool> = store
+        .list_keys(None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.log_content)
+        .collect();
+    // Newest first: the plain key, then the capturing one; the refused one was never made.
+    assert_eq!(flags, [false, true]);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
