@@ -66,6 +66,9 @@ pub struct KeyRecord {
     pub allowed_models: Option<Vec<String>>,
     /// Where this key's prompts may be processed, on top of its account's policy.
     pub data_policy: DataPolicy,
+    /// The operator turned content logging on for this key. It captures only while the
+    /// deployment allows it ([`crate::content::ContentLogging::captures`]).
+    pub log_content: bool,
 }
 
 /// The wire protocol an upstream speaks. Closed: code branches on this, never on a name.

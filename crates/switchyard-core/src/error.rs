@@ -76,6 +76,9 @@ pub enum ErrorCode {
     /// The account is scheduled for deletion; `POST /api/auth/restore` cancels it until the
     /// grace window ends.
     AccountPendingDeletion,
+    /// Content logging was asked for on a deployment whose `privacy.content_logging` is
+    /// `never`: no API call can turn it on there.
+    ContentLoggingLocked,
 }
 
 impl ErrorCode {
@@ -95,7 +98,7 @@ impl ErrorCode {
             TooManyAttempts => 429,
             ModelNotFound | NotFound | ResourceNotFound => 404,
             MethodNotAllowed => 405,
-            Conflict => 409,
+            Conflict | ContentLoggingLocked => 409,
             InvalidJson | InvalidRequest | WrongModelKind => 400,
             BodyTooLarge => 413,
             UpstreamRateLimited => 429,
@@ -124,9 +127,8 @@ impl ErrorCode {
             | ReauthenticationRequired
             | AccountPendingDeletion => "permission_error",
             ModelNotFound | NotFound | ResourceNotFound | WrongModelKind | InvalidJson
-            | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected => {
-                "invalid_request_error"
-            }
+            | InvalidRequest | Conflict | BodyTooLarge | MethodNotAllowed | UpstreamRejected
+            | ContentLoggingLocked => "invalid_request_error",
             UpstreamRateLimited | TooManyAttempts => "rate_limit_error",
             InsufficientQuota | SpendLimitExceeded => "insufficient_quota",
             UpstreamFailed | UpstreamTimeout | Internal | Unavailable | UpstreamOverloaded
@@ -171,6 +173,7 @@ impl ErrorCode {
             TooManyAttempts => "too_many_attempts",
             ReauthenticationRequired => "reauthentication_required",
             AccountPendingDeletion => "account_pending_deletion",
+            ContentLoggingLocked => "content_logging_locked",
         }
     }
 }

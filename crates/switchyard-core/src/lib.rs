@@ -3,6 +3,7 @@
 //! with plain unit and property tests.
 
 pub mod catalog;
+pub mod content;
 pub mod credential;
 pub mod error;
 pub mod id;

@@ -58,6 +58,7 @@ mod tests {
             revoked_at: None,
             allowed_models: None,
             data_policy: Default::default(),
+            log_content: false,
         }
     }
 

@@ -12,6 +12,7 @@
 // measurable; boxing it would add an allocation to every error for no gain.
 #![allow(clippy::result_large_err)]
 
+pub mod capture;
 pub mod error;
 pub mod limits;
 pub mod logwriter;

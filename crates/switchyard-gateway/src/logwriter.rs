@@ -1,14 +1,17 @@
-//! The writer: request-log rows and ledger transfers leave the hot path through one bounded
-//! channel and are written in batches by one background task.
+//! The writer: request-log rows, ledger transfers and (for keys that capture it) request
+//! content leave the hot path through one bounded channel and are written in batches by one
+//! background task.
 //!
 //! Invariant: a record handed to [`LogSender`] is written before the writer task ends. The
 //! task ends only when every sender is gone (the server stopped and every stream finished), and
-//! drains the channel first; a failed write is retried, never dropped (both writes are
+//! drains the channel first; a failed write is retried, never dropped (every write is
 //! idempotent). One channel keeps a request's hold ahead of its settlement.
 
+use crate::capture::Captured;
 use crate::money::Money;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_core::content::ContentLog;
 use switchyard_core::ledger::Transfer;
 use switchyard_core::log::RequestLog;
 use switchyard_store::Store;
@@ -40,6 +43,8 @@ impl Default for WriterConfig {
 pub enum Record {
     Log(Box<RequestLog>),
     Transfer(Box<Transfer>),
+    /// A captured request and answer (`content_logs`).
+    Content(Box<Captured>),
     /// Answered once everything queued before it is written.
     Barrier(tokio::sync::oneshot::Sender<()>),
 }
@@ -57,6 +62,10 @@ impl LogSender {
 
     pub fn send_transfer(&self, transfer: Transfer) {
         self.send_record(Record::Transfer(Box::new(transfer)));
+    }
+
+    pub fn send_content(&self, captured: Captured) {
+        self.send_record(Record::Content(Box::new(captured)));
     }
 
     /// Returns once every record queued before this call is written.
@@ -121,11 +130,14 @@ async fn run(
         }
         let mut logs = Vec::new();
         let mut transfers = Vec::new();
+        let mut contents = Vec::new();
         let mut barriers = Vec::new();
         for record in batch.drain(..) {
             match record {
                 Record::Log(row) => logs.push(*row),
                 Record::Transfer(t) => transfers.push(*t),
+                // Bytes become text here, off the request path.
+                Record::Content(c) => contents.push(c.into_row()),
                 Record::Barrier(done) => barriers.push(done),
             }
         }
@@ -134,6 +146,7 @@ async fn run(
         write_transfers(&store, &money, &transfers).await;
         write(&store, &logs).await;
         add_spend(&store, &logs).await;
+        write_contents(&store, &contents).await;
         for done in barriers {
             let _ = done.send(());
         }
@@ -265,6 +278,30 @@ async fn write(store: &Store, batch: &[RequestLog]) {
             Err(e) => {
                 metrics::counter!("switchyard_log_write_errors_total").increment(1);
                 tracing::warn!(error = %e, rows = batch.len(), "request log write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Writes a batch of captured content, retrying like the log rows (duplicates are skipped,
+/// so a retry after an ambiguous failure is harmless).
+async fn write_contents(store: &Store, batch: &[ContentLog]) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.insert_content_logs(batch).await {
+            Ok(()) => {
+                metrics::counter!("switchyard_content_rows_written_total")
+                    .increment(batch.len() as u64);
+                return;
+            }
+            Err(e) => {
+                metrics::counter!("switchyard_content_write_errors_total").increment(1);
+                tracing::warn!(error = %e, rows = batch.len(), "content log write failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

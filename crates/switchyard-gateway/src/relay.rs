@@ -10,6 +10,7 @@
 //! ask upstreams for usage so we can bill). In a translation each event is decoded into neutral
 //! events and re-encoded in the client's dialect.
 
+use crate::capture::Capture;
 use crate::error::{ApiError, Dialect};
 use crate::limits::Reservation;
 use crate::logwriter::LogSender;
@@ -54,6 +55,8 @@ struct Inner {
     request_body: Bytes,
     /// The attempt's channel counts this request in flight until it is finished.
     flight: Option<InFlight>,
+    /// The request's content, only when its key captures it ([`Pending::capture`]).
+    capture: Option<Capture>,
 }
 
 /// A request's log row, finished exactly once.
@@ -105,6 +108,7 @@ impl Pending {
                 endpoint,
                 request_body,
                 flight: None,
+                capture: None,
             })),
         }
     }
@@ -145,6 +149,22 @@ impl Pending {
             row.channel = Some(entry.channel.name.clone());
             row.jurisdiction = Some(entry.jurisdiction().to_owned());
             inner.flight = Some(flight);
+        }
+    }
+
+    /// Captures this request's content for `content_logs`. Called once, after
+    /// authentication, only when the key captures under the deployment's mode.
+    pub fn capture(&mut self) {
+        if let Some(inner) = self.inner.as_mut() {
+            inner.capture = Some(Capture::new(inner.request_body.clone()));
+        }
+    }
+
+    /// Records bytes sent to the client, when this request captures its content; otherwise
+    /// (the default) it costs a branch and copies nothing.
+    pub fn answer_sent(&mut self, sent: &[u8]) {
+        if let Some(capture) = self.inner.as_mut().and_then(|i| i.capture.as_mut()) {
+            capture.answer(sent);
         }
     }
 
@@ -283,6 +303,9 @@ impl Pending {
         }
         if let Some(hold) = inner.hold.take() {
             settle(&inner.log, &inner.row, hold);
+        }
+        if let Some(capture) = inner.capture.take() {
+            inner.log.send_content(capture.finish(&inner.row));
         }
         inner.log.send(inner.row);
     }
@@ -469,7 +492,7 @@ impl Relay {
                     if let Output::Encode(encoder) = &mut self.output {
                         // The client's stream ends with the error; so does the request.
                         encoder.error(info, out);
-                        self.end(Some("upstream_error"));
+                        self.end(Some("upstream_error"), out);
                         break;
                     }
                 }
@@ -519,11 +542,14 @@ impl Relay {
         }
     }
 
-    fn end(&mut self, error_code: Option<&str>) {
+    /// Finishes the request. `out` is what this poll is about to send: the last bytes the
+    /// client gets, captured (when the key captures content) before the row is finished.
+    fn end(&mut self, error_code: Option<&str>, out: &[u8]) {
         if self.ended {
             return;
         }
         self.ended = true;
+        self.pending.answer_sent(out);
         let generated = std::mem::take(&mut self.generated);
         self.pending.complete_with(
             200,
@@ -560,12 +586,14 @@ impl Stream for Relay {
                                     "The upstream sent an oversized stream event.",
                                     &mut out,
                                 );
-                                this.end(Some("upstream_error"));
+                                this.end(Some("upstream_error"), &out);
                                 break;
                             }
                         }
                     }
                     if !out.is_empty() {
+                        // A no-op once `end` has finished the row (it captured `out` itself).
+                        this.pending.answer_sent(&out);
                         return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
                     }
                 }
@@ -581,8 +609,9 @@ impl Stream for Relay {
                             "The upstream connection failed mid-stream.",
                             &mut out,
                         );
-                        this.end(Some("upstream_error"));
+                        this.end(Some("upstream_error"), &out);
                     }
+                    this.pending.answer_sent(&out);
                     return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
                 }
                 Poll::Ready(None) => {
@@ -609,7 +638,7 @@ impl Stream for Relay {
                         }
                         Some("upstream_truncated")
                     };
-                    this.end(code);
+                    this.end(code, &out);
                     return if out.is_empty() {
                         Poll::Ready(None)
                     } else {
@@ -624,7 +653,7 @@ impl Stream for Relay {
                             "The upstream did not finish the stream in time.",
                             &mut out,
                         );
-                        this.end(Some("upstream_timeout"));
+                        this.end(Some("upstream_timeout"), &out);
                         return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
                     }
                     return Poll::Pending;
@@ -638,7 +667,7 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if !self.ended {
             // The client went away mid-stream: charge what was relayed (see `Pending::complete`).
-            self.end(Some("client_closed"));
+            self.end(Some("client_closed"), &[]);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! two can never disagree on validation or on how a key is made.
 
 use switchyard_core::catalog::{KeyRecord, Role, UnixMillis, User};
+use switchyard_core::content::ContentLogging;
 use switchyard_core::routing::DataPolicy;
 use switchyard_core::{KeyId, Nanos, Secret, UserId, key};
 use switchyard_store::{Store, StoreError};
@@ -35,6 +36,9 @@ pub struct NewKey {
     pub allowed_models: Option<Vec<String>>,
     /// Where the key's prompts may be processed, on top of its account's policy.
     pub data_policy: DataPolicy,
+    /// Capture the key's prompts and answers. Only an operator may ask for it, and the caller
+    /// checks the deployment allows it first ([`content_logging_allowed`]).
+    pub log_content: bool,
 }
 
 /// A created key: its record and the secret, which exists only here and is shown once.
@@ -51,8 +55,34 @@ pub enum AccountsError {
     /// Like `Invalid`, about one field of the input, which `param` names (`data_policy.zdr`).
     #[error("{message}")]
     InvalidParam { param: String, message: String },
+    /// Content logging was asked for where `privacy.content_logging = "never"`.
+    #[error(
+        "content logging is locked off on this deployment (`privacy.content_logging = \"never\"`); no key can turn it on"
+    )]
+    ContentLoggingLocked,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Refuses to turn content logging on where the deployment's mode forbids it. Turning it off
+/// is always allowed.
+pub fn content_logging_allowed(mode: ContentLogging, on: bool) -> Result<(), AccountsError> {
+    if on && !mode.captures(true) {
+        return Err(AccountsError::ContentLoggingLocked);
+    }
+    Ok(())
+}
+
+/// Turns content logging of a key on or off; `false` if there is no such key. The caller has
+/// checked that it acts for an operator.
+pub async fn set_key_log_content(
+    store: &Store,
+    mode: ContentLogging,
+    key: KeyId,
+    on: bool,
+) -> Result<bool, AccountsError> {
+    content_logging_allowed(mode, on)?;
+    Ok(store.set_key_log_content(key, on).await?)
 }
 
 /// Creates a user, grants the new-user credit (once per canonical email, ever) and links the
@@ -142,6 +172,7 @@ pub async fn create_key(
         revoked_at: None,
         allowed_models: new.allowed_models,
         data_policy,
+        log_content: new.log_content,
     };
     store.insert_key(&record).await?;
     Ok(CreatedKey {
@@ -175,6 +206,8 @@ pub async fn create_playground_key(
         revoked_at: None,
         allowed_models: None,
         data_policy: DataPolicy::default(),
+        // A playground key is the dashboard's own; its content is never captured.
+        log_content: false,
     };
     let revoked = store.replace_playground_key(&record).await?;
     Ok((

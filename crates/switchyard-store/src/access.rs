@@ -36,7 +36,7 @@ macro_rules! select_users {
 macro_rules! select_keys {
     () => {
         "SELECT id, user_id, name, visible_prefix, hash, created_at, expires_at, revoked_at, \
-         allowed_models, data_policy FROM api_keys"
+         allowed_models, data_policy, log_content FROM api_keys"
     };
 }
 
@@ -125,6 +125,41 @@ impl Store {
         .await
     }
 
+    /// Turns content logging of a key on or off. The caller checked that an operator asked
+    /// and that the deployment allows it. Returns `false` if there is no such key.
+    pub async fn set_key_log_content(&self, id: KeyId, on: bool) -> Result<bool, StoreError> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE api_keys SET log_content = $2 WHERE id = $1")
+                .bind(id.to_string())
+                .bind(on)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(changed > 0)
+        })
+    }
+
+    /// Turns content logging off on every key that has it on; returns how many. A deployment
+    /// that says `privacy.content_logging = "never"` calls this at start-up, so a flag set
+    /// under an earlier mode cannot come back to life if the mode is ever relaxed again.
+    pub async fn clear_log_content(&self) -> Result<u64, StoreError> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE api_keys SET log_content = FALSE WHERE log_content")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed > 0 {
+                sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
+    }
+
     /// Runs `update` (`$1` the row's id, `$2` the value) and bumps the generation in the same
     /// transaction: the gateway's snapshot carries the column, so it must reload. Returns
     /// whether a row changed.
@@ -202,8 +237,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO api_keys (id, user_id, name, visible_prefix, hash, created_at, \
-                 expires_at, revoked_at, allowed_models, data_policy) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 expires_at, revoked_at, allowed_models, data_policy, log_content) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(key.id.to_string())
             .bind(key.user_id.to_string())
@@ -215,6 +250,7 @@ impl Store {
             .bind(key.revoked_at)
             .bind(allowed_models.as_deref())
             .bind(data_policy.as_deref())
+            .bind(key.log_content)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -491,6 +527,7 @@ struct KeyRow {
     revoked_at: Option<i64>,
     allowed_models: Option<String>,
     data_policy: Option<String>,
+    log_content: bool,
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -527,6 +564,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             revoked_at: row.revoked_at,
             allowed_models,
             data_policy,
+            log_content: row.log_content,
         })
     }
 }

@@ -30,6 +30,7 @@ mod channels;
 mod codes;
 mod connect;
 mod consent;
+mod content_log;
 mod dump;
 mod erasure;
 mod error;

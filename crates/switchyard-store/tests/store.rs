@@ -91,6 +91,7 @@ fn key_for(user: UserId, created_at: i64, hash_seed: u8) -> KeyRecord {
         revoked_at: None,
         allowed_models: None,
         data_policy: Default::default(),
+        log_content: false,
     }
 }
 

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use switchyard_core::catalog::Role;
+use switchyard_core::content::ContentLogging;
 use switchyard_core::ledger::{AccountId, Transfer, TransferKind};
 use switchyard_core::{Secret, UserId};
 use switchyard_gateway::money::{Money, MoneyConfig};
@@ -218,6 +219,7 @@ pub async fn start_with_mailer(
         &secret,
     )?;
     let mut bootstrap = bootstrap(&store, &secret, config.billing.welcome_credit).await?;
+    lock_content_logging(&store, config.content_logging).await?;
     let catalog = Catalog::build(
         config.providers.clone(),
         config.models.clone(),
@@ -256,6 +258,7 @@ pub async fn start_with_mailer(
         key_secret: secret,
         keyring,
         max_response_bytes: config.max_response_bytes,
+        content_logging: config.content_logging,
     };
     let gateway =
         Arc::new(Gateway::new(catalog, store.clone(), log, money.clone(), gateway_config).await?);
@@ -364,6 +367,27 @@ pub async fn start_with_mailer(
         cancel,
         task,
     })
+}
+
+/// Under `privacy.content_logging = "never"`, turns off every key's content logging flag left
+/// from an earlier mode. The hot path already ignores such flags under `never`; clearing them
+/// as well means relaxing the mode later cannot silently resume capture for old keys: an
+/// operator has to turn each one on again.
+async fn lock_content_logging(store: &Store, mode: ContentLogging) -> anyhow::Result<()> {
+    if mode != ContentLogging::Never {
+        return Ok(());
+    }
+    let cleared = store
+        .clear_log_content()
+        .await
+        .context("cannot turn off content logging on keys that still have it on")?;
+    if cleared > 0 {
+        tracing::warn!(
+            keys = cleared,
+            "privacy.content_logging is \"never\": turned off content logging on keys that still had it on"
+        );
+    }
+    Ok(())
 }
 
 /// Voids expired holds (a crashed replica's requests), in bounded batches.

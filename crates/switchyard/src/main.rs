@@ -179,6 +179,10 @@ enum KeyCommand {
         /// The key's data policy, which narrows its account's.
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Store this key's prompts and completions (off by default; refused when the
+        /// configuration says `privacy.content_logging = "never"`).
+        #[arg(long)]
+        log_content: bool,
     },
     /// Revoke a key by id; effective on running servers within their refresh interval.
     Revoke { id: String },
@@ -542,7 +546,9 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
             expires_days,
             models,
             policy,
+            log_content,
         } => {
+            accounts::content_logging_allowed(config.content_logging, log_content)?;
             let owner = user_by_email(&store, &user).await?;
             let secret = switchyard::secret::load_or_create(
                 std::env::var(switchyard::secret::ENV).ok(),
@@ -555,6 +561,7 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
                 expires_at: expires_days.map(|d| now + i64::from(d) * 86_400_000),
                 allowed_models: models,
                 data_policy: policy.into(),
+                log_content,
             };
             let created = accounts::create_key(&store, &secret, new, now).await?;
             println!("{}", created.secret.expose());

@@ -260,6 +260,7 @@ impl Gateway {
                 (Bytes::from(out), answer.usage, generated)
             }
         };
+        pending.answer_sent(&bytes);
         pending.complete(usage, &generated, true, prices);
         let content_type = match neutral {
             None => response.headers.get(CONTENT_TYPE).cloned(),

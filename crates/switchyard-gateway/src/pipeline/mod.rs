@@ -22,6 +22,7 @@ use http::{HeaderValue, Response};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use switchyard_core::catalog::{ModelKind, UnixMillis};
+use switchyard_core::content::ContentLogging;
 use switchyard_core::credential::{CredentialError, Keyring};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::key::{self, KeyHash};
@@ -40,6 +41,8 @@ pub struct GatewayConfig {
     pub keyring: Keyring,
     /// Largest non-streamed upstream body we buffer.
     pub max_response_bytes: usize,
+    /// `privacy.content_logging`: whether any key may capture content.
+    pub content_logging: ContentLogging,
 }
 
 /// What the server knows about a request before the gateway sees it.
@@ -217,6 +220,11 @@ impl Gateway {
         &self.store
     }
 
+    /// The deployment's `privacy.content_logging`.
+    pub fn content_logging(&self) -> ContentLogging {
+        self.config.content_logging
+    }
+
     /// The server secret under which keys are hashed (for creating keys).
     pub fn key_secret(&self) -> &Secret {
         &self.config.key_secret
@@ -319,6 +327,11 @@ impl Gateway {
         // authenticate
         let caller = self.authenticate(credentials)?;
         pending.set_caller(&caller);
+        // The one place a request's content capture is decided: under `never` no key
+        // captures, whatever its stored flag says.
+        if self.config.content_logging.captures(caller.key.log_content) {
+            pending.capture();
+        }
         // parse: only the fields the gateway needs; the rest stays raw.
         let peek = RequestPeek::parse(endpoint, &body)?;
         pending.set_request(&peek.model, peek.stream);

@@ -107,6 +107,7 @@ fn caller(account: DataPolicy, key: DataPolicy) -> Caller {
             revoked_at: None,
             allowed_models: None,
             data_policy: key,
+            log_content: false,
         },
         user,
     }

@@ -153,6 +153,8 @@ async fn me_json(state: &AppState, user: &User, csrf: Option<&str>) -> Result<Va
             "company": buyer.company,
             "tax_id": buyer.vat_id,
         },
+        // What the deployment allows, so the dashboard can show content logging as locked.
+        "privacy": {"content_logging": state.gateway.content_logging()},
         "authenticated_by": if csrf.is_some() { "session" } else { "key" },
         "csrf_token": csrf,
     }))

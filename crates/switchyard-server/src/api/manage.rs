@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use switchyard_core::catalog::{KeyRecord, Role, User};
+use switchyard_core::content::ContentLogging;
 use switchyard_core::error::ErrorCode;
 use switchyard_core::pricing::PriceGroups;
 use switchyard_core::routing::DataPolicy;
@@ -68,6 +69,13 @@ pub(super) fn accounts_error(e: AccountsError) -> Reply {
         AccountsError::InvalidParam { param, message } => {
             Reply::from(ApiError::new(ErrorCode::InvalidRequest, message).with_param(param))
         }
+        AccountsError::ContentLoggingLocked => Reply::from(
+            ApiError::new(
+                ErrorCode::ContentLoggingLocked,
+                "Content logging is locked off on this deployment (`privacy.content_logging = \"never\"` in its configuration): no key can turn it on.",
+            )
+            .with_param("log_content"),
+        ),
         AccountsError::Store(e) => store_error(e),
     }
 }
@@ -135,7 +143,9 @@ pub(super) fn known_group(groups: &PriceGroups, group: &str) -> Result<(), Reply
 }
 
 /// A key as the API shows it; `playground` says whether it is a dashboard playground key.
-pub(super) fn key_json(key: &KeyRecord, playground: bool) -> Value {
+/// `log_content` is whether the key captures content under the deployment's `mode`: a flag
+/// left on under `never` captures nothing, so it shows as off.
+pub(super) fn key_json(key: &KeyRecord, playground: bool, mode: ContentLogging) -> Value {
     json!({
         "kind": if playground { "playground" } else { "standard" },
         "id": key.id, "user_id": key.user_id, "name": key.name, "prefix": key.visible_prefix,
@@ -144,6 +154,7 @@ pub(super) fn key_json(key: &KeyRecord, playground: bool) -> Value {
         "revoked_at": key.revoked_at.map(|t| t / 1000),
         "allowed_models": key.allowed_models,
         "data_policy": key.data_policy,
+        "log_content": mode.captures(key.log_content),
     })
 }
 
@@ -292,6 +303,9 @@ pub struct CreateKey {
     /// Where the key's prompts may be processed; omitted: no restriction beyond the account's.
     #[serde(default)]
     data_policy: Option<DataPolicy>,
+    /// Capture the key's prompts and completions (admins only; refused under `never`).
+    #[serde(default)]
+    log_content: bool,
 }
 
 pub async fn create_key(
@@ -301,15 +315,18 @@ pub async fn create_key(
 ) -> Result<(StatusCode, Json<Value>), Reply> {
     let input: CreateKey = json_body(&body)?;
     let user_id = input.user_id.unwrap_or(caller.user.id);
-    if user_id != caller.user.id {
+    if user_id != caller.user.id || input.log_content {
         require_admin(&caller)?;
     }
+    accounts::content_logging_allowed(state.gateway.content_logging(), input.log_content)
+        .map_err(accounts_error)?;
     let new = NewKey {
         user_id,
         name: input.name.unwrap_or_default(),
         expires_at: input.expires_at.map(|s| s.saturating_mul(1000)),
         allowed_models: input.allowed_models,
         data_policy: input.data_policy.unwrap_or_default(),
+        log_content: input.log_content,
     };
     let created = accounts::create_key(
         state.gateway.store(),
@@ -320,7 +337,7 @@ pub async fn create_key(
     .await
     .map_err(accounts_error)?;
     state.gateway.reload_access().await.map_err(store_error)?;
-    let mut body = key_json(&created.record, false);
+    let mut body = key_json(&created.record, false, state.gateway.content_logging());
     body["key"] = Value::String(created.secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -364,13 +381,14 @@ pub async fn list_keys(
         }
     };
     let store = state.gateway.store();
+    let mode = state.gateway.content_logging();
     let keys = store.list_keys(user).await.map_err(store_error)?;
     let playground = store.playground_key_ids(user).await.map_err(store_error)?;
     let data: Vec<Value> = keys
         .iter()
         .map(|k| (k, playground.contains(&k.id)))
         .filter(|(_, p)| wanted.is_none_or(|w| w == *p))
-        .map(|(k, p)| key_json(k, p))
+        .map(|(k, p)| key_json(k, p, mode))
         .collect();
     Ok(Json(json!({"object": "list", "data": data})))
 }
@@ -419,7 +437,11 @@ pub async fn get_key(
 ) -> Result<Json<Value>, Reply> {
     let key = owned_key(&state, &caller, &id).await?;
     let playground = is_playground(&state, &key).await?;
-    Ok(Json(key_json(&key, playground)))
+    Ok(Json(key_json(
+        &key,
+        playground,
+        state.gateway.content_logging(),
+    )))
 }
 
 pub async fn revoke_key(
@@ -443,7 +465,11 @@ pub async fn revoke_key(
         .map_err(store_error)?
         .unwrap_or(key);
     let playground = is_playground(&state, &key).await?;
-    Ok(Json(key_json(&key, playground)))
+    Ok(Json(key_json(
+        &key,
+        playground,
+        state.gateway.content_logging(),
+    )))
 }
 
 /// `PUT /api/keys/{id}/data_policy` (the key's owner or an admin): replaces the key's data
@@ -471,5 +497,50 @@ pub async fn set_key_data_policy(
     Ok(Json(key_json(
         &KeyRecord { data_policy, ..key },
         playground,
+        state.gateway.content_logging(),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKey {
+    /// Capture the key's prompts and completions.
+    log_content: bool,
+}
+
+/// `PATCH /api/keys/{id}` (admins): turns content logging of a key on or off. Refused with
+/// `content_logging_locked` when the deployment says `privacy.content_logging = "never"`.
+/// Effective on this node before the answer, on other nodes at their next refresh.
+pub async fn patch_key(
+    State(state): State<AppState>,
+    caller: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Reply> {
+    // Before the key is looked up: whether a key exists is none of a non-admin's business
+    // here, and content logging is the operator's decision, never the key owner's.
+    require_admin(&caller)?;
+    let input: PatchKey = json_body(&body)?;
+    let key = owned_key(&state, &caller, &id).await?;
+    let mode = state.gateway.content_logging();
+    if !accounts::set_key_log_content(state.gateway.store(), mode, key.id, input.log_content)
+        .await
+        .map_err(accounts_error)?
+    {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("There is no key `{id}`."),
+        )
+        .into());
+    }
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let playground = is_playground(&state, &key).await?;
+    Ok(Json(key_json(
+        &KeyRecord {
+            log_content: input.log_content,
+            ..key
+        },
+        playground,
+        mode,
     )))
 }

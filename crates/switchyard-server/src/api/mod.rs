@@ -8,6 +8,7 @@ mod catalog_admin;
 mod catalogue;
 mod channels;
 mod consent;
+mod content;
 mod inference;
 mod invoices;
 mod limits;
@@ -55,8 +56,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/stats", get(admin::stats))
         .route(
             "/api/keys/{id}",
-            get(manage::get_key).delete(manage::revoke_key),
+            get(manage::get_key)
+                .patch(manage::patch_key)
+                .delete(manage::revoke_key),
         )
+        .route("/api/admin/content/{request_id}", get(content::get))
         .route("/api/keys/{id}/revoke", post(manage::revoke_key))
         .route(
             "/api/keys/{id}/data_policy",

@@ -29,7 +29,7 @@ pub async fn create_key(
     .map_err(accounts_error)?;
     // The new key must work, and the old one stop, before the browser uses the answer.
     state.gateway.reload_access().await.map_err(store_error)?;
-    let mut body = key_json(&created.record, true);
+    let mut body = key_json(&created.record, true, state.gateway.content_logging());
     body["key"] = Value::String(created.secret.expose().to_owned());
     body["revoked_previous"] = json!(revoked);
     Ok((StatusCode::CREATED, Json(body)))

@@ -17,6 +17,7 @@ use switchyard_core::routing::{DataPractice, parse_jurisdiction};
 
 mod accounts;
 mod money;
+mod privacy;
 mod retention;
 mod routing;
 #[cfg(test)]
@@ -47,6 +48,7 @@ const SECTIONS: &[&str] = &[
     "smtp",
     "retention",
     "terms",
+    "privacy",
 ];
 /// Top-level keys that can be overridden as `SWITCHYARD_<KEY>`. Any other `SWITCHYARD_*`
 /// variable that names no section (`SWITCHYARD_BIN` of a benchmark script, say) is not ours and
@@ -117,6 +119,8 @@ pub struct Config {
     pub retention: Retention,
     /// Days a new terms or privacy version is announced before it takes effect (`[terms]`).
     pub terms_notice_days: i64,
+    /// Whether any key may capture prompts and completions (`privacy.content_logging`).
+    pub content_logging: switchyard_core::content::ContentLogging,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +170,8 @@ struct File {
     smtp: Option<accounts::SmtpSection>,
     #[serde(default)]
     oidc: Vec<accounts::OidcSection>,
+    #[serde(default)]
+    privacy: privacy::PrivacySection,
 }
 
 fn default_listen() -> String {
@@ -547,6 +553,7 @@ fn validate(file: File, env: &BTreeMap<String, String>) -> anyhow::Result<Config
         oidc: accounts::oidc(file.oidc, env)?,
         retention: retention::retention(&file.retention)?,
         terms_notice_days: retention::notice_days(&file.terms)?,
+        content_logging: file.privacy.content_logging(),
         timeouts: Timeouts {
             connect: ms(file.timeouts.connect_ms),
             first_byte: ms(file.timeouts.first_byte_ms),

@@ -24,6 +24,7 @@ on_both_stores!(
     oidc_signin,
     operator_adds_a_model,
     a_person_leaves_and_comes_back,
+    content_logging_on_the_keys_page,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -589,4 +590,56 @@ async fn a_person_leaves_and_comes_back(backend: Backend) {
     b.wait_text("h1", "Overview").await;
     b.screenshot("12-terms-accepted-at-signup").await;
     b.close().await;
+}
+
+/// Content logging on the keys page: every key shows it off; an operator turns it on with the
+/// key's switch; on a deployment that says `never` the switch is disabled and says why.
+async fn content_logging_on_the_keys_page(backend: Backend) {
+    let strings = catalogue("en");
+    let text = |key: &str| strings[key].as_str().unwrap().to_owned();
+    for never in [false, true] {
+        let config = if never {
+            "[privacy]\ncontent_logging = \"never\"\n"
+        } else {
+            ""
+        };
+        let app = TestApp::spawn_with(backend, config).await;
+        app.user_with_key("carol@example.com", json!({"name": "carol"}))
+            .await;
+        let key_id = app.store.list_keys(None).await.unwrap()[0].id;
+        let b = Browser::start(&app.base_url, &format!("{backend:?}/content-{never}")).await;
+        b.goto(&app.admin_password_link).await;
+        b.wait_path("/app/reset-password").await;
+        b.fill("#password", "operator password 1").await;
+        b.click("#reset button[type=submit]").await;
+        b.wait_path("/app/signin").await;
+        sign_in(&b, switchyard::app::BOOTSTRAP_EMAIL, "operator password 1").await;
+        b.goto("/app/keys").await;
+        let row = format!("tr[data-key='{key_id}']");
+        b.wait_text(&row, "carol").await;
+        if never {
+            b.wait_text(&row, &text("keys.content_locked")).await;
+            b.wait_text("#content-locked", &text("keys.content_locked"))
+                .await;
+            let switches = b
+                .eval(
+                    "const boxes = [...document.querySelectorAll('#key-list input[type=checkbox]')];\
+                     return [boxes.length > 0, boxes.every((box) => box.disabled)];",
+                )
+                .await;
+            assert_eq!(switches, json!([true, true]), "every switch is disabled");
+            b.eval("document.querySelector('#key-list').scrollIntoView(); return true;")
+                .await;
+            b.screenshot("content-locked").await;
+        } else {
+            b.wait_text(&row, &text("keys.content_off")).await;
+            b.click(&format!("[data-content='{key_id}']")).await;
+            b.wait_text("#toasts", &text("keys.content_on_toast")).await;
+            b.wait_text(&row, &text("keys.content_on")).await;
+            let stored = app.store.key_by_id(key_id).await.unwrap().unwrap();
+            assert!(stored.log_content, "the switch turned it on");
+            b.screenshot("content-on").await;
+        }
+        b.close().await;
+    }
 }

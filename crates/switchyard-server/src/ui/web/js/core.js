@@ -1,7 +1,8 @@
 // The pieces every page uses: the API client, the language catalogue, safe HTML, formats.
 // No framework: a page is a function that fills <main> and binds its own events.
 
-export const session = { me: null, profile: null, csrf: null, lang: "en", strings: {} };
+// `privacy` is what the deployment allows (`/api/auth/me`), e.g. `{content_logging: "never"}`.
+export const session = { me: null, profile: null, csrf: null, privacy: null, lang: "en", strings: {} };
 
 // --- Language -------------------------------------------------------------------------------
 

@@ -39,10 +39,12 @@ async function whoAmI() {
     session.me = me.user;
     session.profile = me.profile;
     session.csrf = me.csrf_token;
+    session.privacy = me.privacy ?? null;
   } catch {
     session.me = null;
     session.profile = null;
     session.csrf = null;
+    session.privacy = null;
   }
 }
 
