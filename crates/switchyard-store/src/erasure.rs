@@ -236,6 +236,7 @@ impl Store {
                 "DELETE FROM spend_limits WHERE scope = 'user' AND owner = $1",
                 "DELETE FROM api_keys WHERE user_id = $1",
                 "DELETE FROM request_logs WHERE user_id = $1",
+                "DELETE FROM content_logs WHERE user_id = $1",
                 "DELETE FROM usage_daily WHERE user_id = $1",
                 // Payment records stay for the law, without the buyer's name or address.
                 "UPDATE invoices SET buyer_name = '', buyer_company = '', buyer_vat_id = '', \

@@ -30,6 +30,8 @@ pub struct PurgeReport {
     pub refunds: u64,
     pub webhook_events: u64,
     pub audit_rows: u64,
+    /// Stored prompts and answers (content logging) past their window.
+    pub content_rows: u64,
     /// Accounts whose deletion grace passed and whose personal data went.
     pub accounts_erased: u64,
 }
@@ -45,6 +47,7 @@ impl PurgeReport {
             + self.refunds
             + self.webhook_events
             + self.audit_rows
+            + self.content_rows
             + self.accounts_erased
     }
 }
@@ -192,6 +195,25 @@ impl Store {
 
         let pay_cutoff = Windows::cutoff(now, windows.payment_record_days);
         self.purge_payments(pay_cutoff, batch, &mut report).await?;
+
+        let content_cutoff = Windows::cutoff(now, windows.content_log_days);
+        report.content_rows += in_batches(batch, |limit| async move {
+            let n = on_pool!(&self.db, pool => {
+                sqlx::query(concat!(
+                    "DELETE FROM content_logs WHERE request_id IN (SELECT request_id FROM \
+                     content_logs WHERE created_at < $1 AND ",
+                    not_held!("user_id"),
+                    " ORDER BY created_at LIMIT $2)"
+                ))
+                .bind(content_cutoff)
+                .bind(limit)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+            Ok(n)
+        })
+        .await?;
 
         let audit_cutoff = Windows::cutoff(now, windows.audit_log_days);
         report.audit_rows += in_batches(batch, |limit| async move {

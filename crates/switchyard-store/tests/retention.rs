@@ -10,6 +10,7 @@
 mod common;
 
 use switchyard_core::catalog::Role;
+use switchyard_core::content::ContentLog;
 use switchyard_core::ledger::AccountId;
 use switchyard_core::log::RequestLog;
 use switchyard_core::retention::{AccountWindows, DAY_MS, Windows};
@@ -83,6 +84,23 @@ async fn logs_of(store: &Store, user: UserId) -> Vec<RequestLog> {
         })
         .await
         .unwrap()
+}
+
+async fn content(store: &Store, user: UserId, age_ms: i64, text: &str) -> RequestId {
+    let id = RequestId::new();
+    store
+        .insert_content_logs(&[ContentLog {
+            request_id: id,
+            created_at: NOW - age_ms,
+            user_id: Some(user),
+            key_id: None,
+            request_body: format!("{{\"prompt\":\"{text}\"}}"),
+            response_body: Some(format!("answer to {text}")),
+            truncated: false,
+        }])
+        .await
+        .unwrap();
+    id
 }
 
 async fn audit(store: &Store, subject: UserId, age_ms: i64, detail: &str) {
@@ -166,6 +184,8 @@ async fn each_class_loses_exactly_its_expired_rows_and_a_rerun_nothing(store: St
     audit(&store, ann.id, days(7) + 1, "{}").await;
     paid(&store, ann.id, days(9) - 1, "inside").await;
     paid(&store, ann.id, days(9) + 1, "outside").await;
+    let kept_content = content(&store, ann.id, days(4), "kept").await;
+    let gone_content = content(&store, ann.id, days(4) + 1, "gone").await;
 
     let report = store.purge_expired(NOW, &w).await.unwrap();
     assert_eq!(
@@ -181,9 +201,12 @@ async fn each_class_loses_exactly_its_expired_rows_and_a_rerun_nothing(store: St
             refunds: 0,
             webhook_events: 1,
             audit_rows: 1,
+            content_rows: 1,
             accounts_erased: 0,
         }
     );
+    assert!(store.content_log(kept_content).await.unwrap().is_some());
+    assert!(store.content_log(gone_content).await.unwrap().is_none());
     assert!(report.usage_days >= 1, "{report:?}");
     let left = logs_of(&store, ann.id).await;
     let mut kept: Vec<(i64, Option<String>)> = left
@@ -405,6 +428,7 @@ async fn an_erased_account_leaves_no_trace(store: Store) {
         "{\"display_name\":\"Gwendolyn Erasmus\"}",
     )
     .await;
+    content(&store, gone.id, DAY_MS, "Gwendolyn asks").await;
     store
         .insert_identity(&switchyard_store::Identity {
             id: switchyard_core::IdentityId::new(),
