@@ -14,7 +14,7 @@ use switchyard_store::{ActorRole, AuditEntry, Store};
 
 /// What was done, to what, and for which account.
 #[derive(Debug)]
-pub(crate) struct Change {
+pub struct Change {
     /// `noun.verb`: `account.delete`, `user.disable`, `key.create`, …
     pub action: &'static str,
     /// The kind of thing acted on: `user`, `key`, `provider`, `model`, `balance`, …
@@ -26,8 +26,9 @@ pub(crate) struct Change {
     pub detail: Value,
 }
 
-/// Appends `change` as done by `actor` (`None`: the system).
-pub(crate) async fn record(store: &Store, actor: Option<&User>, change: Change) {
+/// Appends `change` as done by `actor` (`None`: the system, or an operator at the command
+/// line, which has no account to name).
+pub async fn record(store: &Store, actor: Option<&User>, change: Change) {
     let role = match actor {
         None => ActorRole::System,
         Some(user) if user.role == Role::Admin && change.subject != Some(user.id) => {

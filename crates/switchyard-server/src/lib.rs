@@ -4,7 +4,7 @@
 
 pub mod accounts;
 mod api;
-mod audit;
+pub mod audit;
 pub mod auth;
 pub mod invoice_pdf;
 pub mod mail;

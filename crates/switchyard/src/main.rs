@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use serde_json::json;
 use std::path::PathBuf;
 use switchyard::app;
 use switchyard::config::{self, Config, Sources};
@@ -346,6 +347,15 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                 referral_code: referral.as_deref(),
             };
             let user = accounts::create_user(&store, &email, role, signup).await?;
+            audit(
+                &store,
+                "create",
+                "user",
+                Some(user.id.to_string()),
+                Some(user.id),
+                json!({"role": role.as_str()}),
+            )
+            .await;
             println!("{}", user.id);
             eprintln!("created {} user {}", role.as_str(), user.email);
         }
@@ -361,6 +371,15 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             else {
                 bail!("there is no user with email `{user}`");
             };
+            audit(
+                &store,
+                "replace",
+                "user",
+                Some(owner.id.to_string()),
+                Some(owner.id),
+                json!({"data_policy": stored}),
+            )
+            .await;
             println!("{}", serde_json::to_string(&stored)?);
             eprintln!(
                 "set the data policy of {} (running servers pick it up within their refresh interval)",
@@ -392,6 +411,15 @@ async fn credit(
     store
         .adjust_balance(&id, user.id, amount, Some(&reason), pipeline_now_millis())
         .await?;
+    audit(
+        &store,
+        "create",
+        "balance",
+        Some(user.id.to_string()),
+        Some(user.id),
+        json!({"usd": amount.to_string(), "transfer": id}),
+    )
+    .await;
     let balance = store
         .account(&AccountId::user(user.id))
         .await?
@@ -440,6 +468,15 @@ async fn codes(command: CodesCommand, config: &Config) -> anyhow::Result<()> {
             now,
         )
         .await?;
+    audit(
+        &store,
+        "create",
+        "code",
+        Some(created.batch_id.to_string()),
+        None,
+        json!({"count": created.codes.len(), "usd": created.value.to_string()}),
+    )
+    .await;
     for code in &created.codes {
         println!("{code}");
     }
@@ -514,6 +551,9 @@ async fn secrets(command: SecretsCommand, config: &Config) -> anyhow::Result<()>
                 println!("{id}\t{rows}");
             }
             let resealed: usize = rotation.resealed.values().sum();
+            if resealed > 0 {
+                audit(&store, "update", "provider", None, None, json!({"action": "secrets rotate", "resealed": resealed, "current": rotation.current})).await;
+            }
             eprintln!(
                 "re-sealed {resealed} credential(s) under `{}` ({} already were); running servers \
                  reload within their refresh interval, after which only `{}` is needed",
@@ -564,6 +604,15 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
                 log_content,
             };
             let created = accounts::create_key(&store, &secret, new, now).await?;
+            audit(
+                &store,
+                "create",
+                "key",
+                Some(created.record.id.to_string()),
+                Some(owner.id),
+                json!({"log_content": log_content}),
+            )
+            .await;
             println!("{}", created.secret.expose());
             eprintln!(
                 "created key {} ({}) for {}; the secret above is shown only once",
@@ -577,6 +626,15 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
             if !store.revoke_key(id, pipeline_now_millis()).await? {
                 bail!("there is no key with id {id}");
             }
+            audit(
+                &store,
+                "delete",
+                "key",
+                Some(id.to_string()),
+                None,
+                json!({}),
+            )
+            .await;
             println!("{id}");
             eprintln!("revoked key {id}");
         }
@@ -602,4 +660,29 @@ async fn key(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Records an operator's change made at the command line in the audit log: the actor is the
+/// system (the CLI has no account), `detail.via` says where it came from.
+async fn audit(
+    store: &Store,
+    action: &'static str,
+    target: &'static str,
+    target_id: Option<String>,
+    subject: Option<switchyard_core::UserId>,
+    mut detail: serde_json::Value,
+) {
+    detail["via"] = json!("cli");
+    switchyard_server::audit::record(
+        store,
+        None,
+        switchyard_server::audit::Change {
+            action,
+            target,
+            target_id,
+            subject,
+            detail,
+        },
+    )
+    .await;
 }

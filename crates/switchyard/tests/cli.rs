@@ -363,6 +363,28 @@ async fn operator_verbs_print_machine_readable_results() {
     assert_eq!(strict.name, "strict");
     assert_eq!(strict.data_policy.jurisdictions, Some(vec!["DE".into()]));
     assert!(strict.data_policy.no_retention && strict.data_policy.zdr);
+    // Every change made at the command line is in the audit log, as the system's, via the CLI.
+    let entries = store
+        .list_audit(&switchyard_store::AuditFilter {
+            subject: Some(ops.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let done: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.target.as_str()))
+        .collect();
+    assert!(done.contains(&("create", "user")), "{done:?}");
+    assert!(done.contains(&("create", "key")), "{done:?}");
+    assert!(done.contains(&("replace", "user")), "{done:?}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.actor_role == switchyard_store::ActorRole::System
+                && e.detail.contains("\"via\":\"cli\""))
+    );
     assert!(!strict.data_policy.no_training);
     store.close().await;
     // No flags: the open policy again.
