@@ -85,6 +85,16 @@ pub async fn set_key_log_content(
     Ok(store.set_key_log_content(key, on).await?)
 }
 
+/// Whether `email` (trimmed) looks like an address: one `@` between a local part and a
+/// domain, no whitespace, at most 254 characters. Delivery proves the rest.
+pub fn email_is_valid(email: &str) -> bool {
+    email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !email.chars().any(char::is_whitespace)
+}
+
 /// Creates a user, grants the new-user credit (once per canonical email, ever) and links the
 /// referrer. An unknown referral code fails before anything is created.
 pub async fn create_user(
@@ -94,12 +104,7 @@ pub async fn create_user(
     signup: Signup<'_>,
 ) -> Result<User, AccountsError> {
     let email = email.trim();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        })
-        && !email.chars().any(char::is_whitespace);
-    if !valid {
+    if !email_is_valid(email) {
         return Err(AccountsError::Invalid(format!(
             "`{email}` is not an email address"
         )));

@@ -439,7 +439,7 @@ impl BeginSnapshot for PgPool {
 
 /// Emails compare case-insensitively and without stray spaces; storing them normalised lets a
 /// plain UNIQUE index enforce that on both backends.
-fn normalise_email(email: &str) -> String {
+pub(crate) fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 

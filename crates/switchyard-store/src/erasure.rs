@@ -1,4 +1,5 @@
-//! Deleting an account: the request (sign-in, sessions and keys stop at once), its
+//! Correcting and deleting an account: a change of email address proved by a mailed link,
+//! the deletion request (sign-in, sessions and keys stop at once), its
 //! cancellation within the grace window, an operator's legal hold, an account's own shorter
 //! retention windows, and the erasure that the retention purge runs once the grace has passed.
 //!
@@ -224,6 +225,7 @@ impl Store {
                 "DELETE FROM password_hashes WHERE user_id = $1",
                 "DELETE FROM sessions WHERE user_id = $1",
                 "DELETE FROM email_tokens WHERE user_id = $1",
+                "DELETE FROM email_changes WHERE user_id = $1",
                 "DELETE FROM identities WHERE user_id = $1",
                 "DELETE FROM oidc_flows WHERE user_id = $1",
                 "DELETE FROM billing_profiles WHERE user_id = $1",
@@ -249,6 +251,99 @@ impl Store {
             sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
+        })
+    }
+}
+
+/// A confirmed change of address: whose, and from what to what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailChange {
+    pub user: UserId,
+    pub from: String,
+    pub to: String,
+}
+
+impl Store {
+    /// Starts a change of `user`'s address to `new_email`, proved by the token whose SHA-256
+    /// is `token_hash` until `expires_at`. Earlier pending changes of the user are dropped.
+    pub async fn request_email_change(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        new_email: &str,
+        now: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let new_email = crate::access::normalise_email(new_email);
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin_with(self.begin_write()).await?;
+            sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO email_changes (token_hash, user_id, new_email, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token_hash.as_slice())
+            .bind(user.to_string())
+            .bind(&new_email)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Applies the change the token proves, once: the address is replaced and counts as
+    /// verified. `None` for an unknown, used or expired token; a conflict when another account
+    /// took the address meanwhile.
+    pub async fn confirm_email_change(
+        &self,
+        token_hash: &[u8; 32],
+        now: UnixMillis,
+    ) -> Result<Option<EmailChange>, StoreError> {
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin_with(self.begin_write()).await?;
+            let pending: Option<(String, String)> = sqlx::query_as(
+                "UPDATE email_changes SET used_at = $2 WHERE token_hash = $1 \
+                 AND used_at IS NULL AND expires_at > $2 RETURNING user_id, new_email",
+            )
+            .bind(token_hash.as_slice())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((user, to)) = pending else {
+                return Ok(None);
+            };
+            let from: Option<String> = sqlx::query_scalar(
+                "SELECT email FROM users WHERE id = $1 AND erased_at IS NULL \
+                 AND deletion_requested_at IS NULL",
+            )
+            .bind(&user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(from) = from else {
+                return Ok(None);
+            };
+            sqlx::query("UPDATE users SET email = $2, email_verified_at = $3 WHERE id = $1")
+                .bind(&user)
+                .bind(&to)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    StoreError::on_write(e, "another account uses this address now", None)
+                })?;
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(EmailChange {
+                user: crate::access::parse_id(&user, "email_changes.user_id")?,
+                from,
+                to,
+            }))
         })
     }
 }

@@ -59,7 +59,7 @@ pub use codes::{
     email_hmac,
 };
 pub use consent::{Consent, TermsVersion};
-pub use erasure::PrivacyState;
+pub use erasure::{EmailChange, PrivacyState};
 pub use error::StoreError;
 pub use identities::{FlowPurpose, Identity, OidcFlow, Unlink};
 pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};

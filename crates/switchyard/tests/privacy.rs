@@ -25,6 +25,7 @@ on_both_stores!(
     every_write_is_in_the_audit_log_without_secrets,
     the_notice_follows_the_running_configuration,
     new_terms_are_announced_ahead_and_accepted,
+    the_email_address_changes_only_through_the_new_addresss_link,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -915,4 +916,86 @@ async fn new_terms_are_announced_ahead_and_accepted(backend: Backend) {
         .await
         .unwrap();
     expect_error(unknown, 404, "resource_not_found").await;
+}
+
+async fn the_email_address_changes_only_through_the_new_addresss_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let b = signup(&app, "old@example.com").await;
+    signup(&app, "taken@example.com").await;
+    let change = |body: Value| {
+        request(&app, &b, reqwest::Method::POST, "/api/auth/email")
+            .json(&body)
+            .send()
+    };
+    expect_error(
+        change(json!({"email": "new@example.com"})).await.unwrap(),
+        403,
+        "reauthentication_required",
+    )
+    .await;
+    expect_error(
+        change(json!({"email": "not an address", "password": PASSWORD}))
+            .await
+            .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    expect_error(
+        change(json!({"email": "Taken@Example.com", "password": PASSWORD}))
+            .await
+            .unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+    let started = change(json!({"email": "New@Example.com", "password": PASSWORD}))
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    // Nothing changes until the new address proves itself.
+    assert_eq!(
+        app.store.user_by_id(b.user).await.unwrap().unwrap().email,
+        "old@example.com"
+    );
+    let notice = app.outbox.last_to("old@example.com").unwrap();
+    assert!(notice.body.contains("new@example.com"), "{}", notice.body);
+    let mail = app.outbox.last_to("new@example.com").unwrap();
+    let token = mail.link.split("token=").nth(1).unwrap().to_owned();
+    let confirm =
+        |token: String| post_json(&app, "/api/auth/email/confirm", json!({"token": token}));
+    let done: Value = confirm(token.clone()).await.json().await.unwrap();
+    assert_eq!(done["email"], "new@example.com");
+    let user = app.store.user_by_id(b.user).await.unwrap().unwrap();
+    assert_eq!(user.email, "new@example.com");
+    // Once only.
+    expect_error(confirm(token).await, 400, "invalid_request").await;
+    assert_eq!(signin(&app, "new@example.com").await.status(), 200);
+    expect_error(
+        signin(&app, "old@example.com").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    // The change history keeps both addresses, for the account's own export.
+    let audit: Value = app
+        .client
+        .get(app.url(&format!("/api/admin/audit?user={}", b.user)))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&Value> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["detail"]["changes"].get("email"))
+        .collect();
+    assert_eq!(
+        emails,
+        [&json!({"from": "old@example.com", "to": "new@example.com"})]
+    );
 }

@@ -138,6 +138,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/identities", get(oidc::identities))
         .route("/api/auth/identities/{id}", delete(oidc::unlink))
         .route("/api/auth/restore", post(privacy::restore))
+        .route("/api/auth/email", post(privacy::change_email))
+        .route("/api/auth/email/confirm", post(privacy::confirm_email))
         .route("/api/account", delete(privacy::delete_account))
         .route("/api/account/privacy", get(privacy::show))
         .route("/api/account/retention", put(privacy::set_retention))

@@ -156,6 +156,55 @@ fn reauth(message: &str) -> Reply {
     ApiError::new(ErrorCode::ReauthenticationRequired, message.to_owned()).into()
 }
 
+/// Proves the owner is present for a grave change (`what`): a browser session, and the
+/// password (throttled like sign-in), or for an account without one a sign-in within the
+/// last ten minutes.
+async fn reauthenticate(
+    state: &AppState,
+    caller: &Actor,
+    peer: SocketAddr,
+    password: Option<String>,
+    what: &str,
+) -> Result<(), Reply> {
+    let Via::Session { id_hash, .. } = &caller.via else {
+        return Err(reauth(&format!(
+            "To {what}, use a signed-in browser session and the password, not an API key."
+        )));
+    };
+    let store = state.gateway.store();
+    let user = &caller.user;
+    let phc = store.password_hash(user.id).await.map_err(store_error)?;
+    if phc.is_some() {
+        let Some(password) = password else {
+            return Err(reauth(&format!(
+                "Confirm with your password (`password` in the body) to {what}."
+            )));
+        };
+        let address = peer.ip().to_string();
+        let throttle = &state.auth.throttle;
+        throttled(throttle.check(&user.email, &address, Instant::now()))?;
+        if !password_matches(password, phc).await {
+            throttle.failed(&user.email, &address, Instant::now());
+            return Err(reauth(&format!(
+                "The password is wrong; nothing changed (to {what})."
+            )));
+        }
+        throttle.succeeded(&user.email);
+        return Ok(());
+    }
+    let session = store
+        .session(id_hash)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| reauth("Sign in again, then try again."))?;
+    if pipeline_now_millis() - session.created_at > RECENT_SIGNIN_MS {
+        return Err(reauth(&format!(
+            "Sign in again with your provider, then {what} within ten minutes."
+        )));
+    }
+    Ok(())
+}
+
 /// `DELETE /api/account`: schedules the caller's account for deletion. Sign-in, sessions and
 /// keys stop at once; the personal data is purged after the grace window
 /// (`retention.deleted_account_days`), until when `POST /api/auth/restore` cancels it. Needs a
@@ -172,43 +221,10 @@ pub async fn delete_account(
     } else {
         json_body(&body)?
     };
-    let Via::Session { id_hash, .. } = &caller.via else {
-        return Err(reauth(
-            "Deleting an account needs a signed-in browser session and the password, not an API key.",
-        ));
-    };
+    reauthenticate(&state, &caller, peer, input.password, "delete the account").await?;
     let store = state.gateway.store();
     let user = &caller.user;
-    let phc = store.password_hash(user.id).await.map_err(store_error)?;
     let now = pipeline_now_millis();
-    if phc.is_some() {
-        let Some(password) = input.password else {
-            return Err(reauth(
-                "Confirm the deletion with your password (`password` in the body).",
-            ));
-        };
-        let address = peer.ip().to_string();
-        let throttle = &state.auth.throttle;
-        throttled(throttle.check(&user.email, &address, Instant::now()))?;
-        if !password_matches(password, phc).await {
-            throttle.failed(&user.email, &address, Instant::now());
-            return Err(reauth(
-                "The password is wrong; the account was not deleted.",
-            ));
-        }
-        throttle.succeeded(&user.email);
-    } else {
-        let session = store
-            .session(id_hash)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| reauth("Sign in again, then delete the account."))?;
-        if now - session.created_at > RECENT_SIGNIN_MS {
-            return Err(reauth(
-                "Sign in again with your provider, then delete the account within ten minutes.",
-            ));
-        }
-    }
     let hmac =
         switchyard_store::email_hmac(state.gateway.key_secret().expose().as_bytes(), &user.email);
     store
@@ -502,4 +518,143 @@ pub async fn list_audit(
         "data": entries.iter().map(audit_json).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailInput {
+    email: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn invalid_email(message: String) -> Reply {
+    ApiError::new(ErrorCode::InvalidRequest, message)
+        .with_param("email")
+        .into()
+}
+
+/// `POST /api/auth/email` `{email, password}`: starts changing the caller's address. A link
+/// goes to the new address (it takes effect only when opened) and a notice to the old one.
+/// Needs the same proof of presence as deleting the account.
+pub async fn change_email(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Actor,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), Reply> {
+    let input: EmailInput = json_body(&body)?;
+    let email = input.email.trim().to_lowercase();
+    if !crate::accounts::email_is_valid(&email) {
+        return Err(invalid_email(format!("`{email}` is not an email address.")));
+    }
+    if email == caller.user.email {
+        return Err(invalid_email(
+            "This is the account's address already.".into(),
+        ));
+    }
+    reauthenticate(
+        &state,
+        &caller,
+        peer,
+        input.password,
+        "change the email address",
+    )
+    .await?;
+    let store = state.gateway.store();
+    if store
+        .user_by_email(&email)
+        .await
+        .map_err(store_error)?
+        .is_some()
+    {
+        return Err(
+            ApiError::new(ErrorCode::Conflict, "Another account uses this address.")
+                .with_param("email")
+                .into(),
+        );
+    }
+    let token = crate::auth::Token::generate();
+    let now = pipeline_now_millis();
+    let ttl = state.auth.settings.verify_ttl;
+    let expires = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    store
+        .request_email_change(&token.hash, caller.user.id, &email, now, expires)
+        .await
+        .map_err(store_error)?;
+    let public = &state.auth.settings.public_url;
+    let link = format!("{public}/app/confirm-email?token={}", token.raw);
+    send(
+        &state,
+        Mail {
+            to: email.clone(),
+            subject: "Confirm your new email address".into(),
+            body: format!(
+                "Open this link to make this address your account's:\n\n{link}\n\nIt works for {} hours. If you did not ask for this, ignore this message.\n",
+                ttl.as_secs() / 3600
+            ),
+            link,
+        },
+    );
+    send(
+        &state,
+        Mail {
+            to: caller.user.email.clone(),
+            subject: "A change of your email address was requested".into(),
+            body: format!(
+                "Someone signed in to your account asked to change its address to {email}. It changes only when the link sent there is opened.\n\nIf this was not you, reset your password now: {public}/app/forgot\n"
+            ),
+            link: format!("{public}/app/forgot"),
+        },
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"object": "email_change", "pending": email})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmInput {
+    token: String,
+}
+
+/// `POST /api/auth/email/confirm` `{token}`: applies the change the mailed link proves; the
+/// old and new addresses go to the audit log as the account's own change.
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, Reply> {
+    refuse_cross_site(&headers)?;
+    let input: ConfirmInput = json_body(&body)?;
+    let store = state.gateway.store();
+    let hash = crate::auth::hash_token(&input.token);
+    let Some(change) = store
+        .confirm_email_change(&hash, pipeline_now_millis())
+        .await
+        .map_err(store_error)?
+    else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "This link is not valid any more (used, expired, or replaced by a newer request).",
+        )
+        .with_param("token")
+        .into());
+    };
+    state.gateway.reload_access().await.map_err(store_error)?;
+    let user = store.user_by_id(change.user).await.map_err(store_error)?;
+    audit::record(
+        store,
+        user.as_ref(),
+        Change {
+            action: "update",
+            target: "user",
+            target_id: Some(change.user.to_string()),
+            subject: Some(change.user),
+            detail: json!({"changes": {"email": {"from": change.from, "to": change.to}}}),
+        },
+    )
+    .await;
+    Ok(Json(json!({"object": "email_change", "email": change.to})))
 }

@@ -561,6 +561,25 @@ async fn a_person_leaves_and_comes_back(backend: Backend) {
     let state = app.store.privacy_state(user).await.unwrap().unwrap();
     assert_eq!(state.deletion_requested_at, None);
 
+    // Rectification: a new address, proved by the link mailed to it.
+    b.goto("/app/settings").await;
+    b.fill("#new-email", "arrived@example.com").await;
+    b.fill("#email-password", PASSWORD).await;
+    b.click("#email-change button[type=submit]").await;
+    b.wait_text(".toast", "new address").await;
+    let mail = app.outbox.last_to("arrived@example.com").unwrap();
+    let path = mail
+        .link
+        .split_once("/app/")
+        .map(|(_, rest)| format!("/app/{rest}"))
+        .unwrap();
+    b.goto(&path).await;
+    b.wait_text("#confirm-state", "arrived@example.com").await;
+    assert_eq!(
+        app.store.user_by_id(user).await.unwrap().unwrap().email,
+        "arrived@example.com"
+    );
+
     // The operator publishes terms: the person is asked to accept them on Overview, and a
     // newcomer accepts them at sign-up.
     let now_s = switchyard_gateway::pipeline_now_millis() / 1000;

@@ -10,6 +10,7 @@ const ROUTES = {
   forgot: { page: "auth.js", fn: "forgot", title: "auth.forgot", access: "anon" },
   "reset-password": { page: "auth.js", fn: "reset", title: "auth.reset", access: "any" },
   "verify-email": { page: "auth.js", fn: "verify", title: "auth.verify", access: "any" },
+  "confirm-email": { page: "auth.js", fn: "confirmEmail", title: "auth.confirm_email", access: "any" },
   "": { page: "overview.js", fn: "render", title: "nav.overview", access: "user" },
   keys: { page: "keys.js", fn: "render", title: "nav.keys", access: "user" },
   usage: { page: "usage.js", fn: "render", title: "nav.usage", access: "user" },

@@ -147,3 +147,19 @@ export async function verify(main, { params }) {
     state.className = "notice error";
   }
 }
+
+// The link mailed to a new address: applies the change of the account's email.
+export async function confirmEmail(main, { params }) {
+  mount(main, html`<h1>${t("auth.confirm_email")}</h1><p id="confirm-state" role="status">${t("common.working")}</p>`);
+  const state = main.querySelector("#confirm-state");
+  try {
+    const done = await api("POST", "/api/auth/email/confirm", { token: params.get("token") ?? "" });
+    state.textContent = t("auth.email_changed", { email: done.email });
+    state.className = "notice ok";
+    // Not a refresh: it would run this page again, and the link works once.
+    if (session.me) session.me.email = done.email;
+  } catch (error) {
+    state.textContent = error.message;
+    state.className = "notice error";
+  }
+}

@@ -41,6 +41,14 @@ export async function render(main, { params, refresh }) {
       ${formError()}
       <button type="submit" class="primary">${t("common.save")}</button>
     </form>
+    <form id="email-change" class="card stack" novalidate>
+      <h2>${t("settings.email")}</h2>
+      <p class="hint">${t("settings.email_hint", { email: session.me?.email ?? "" })}</p>
+      <label for="new-email">${t("settings.new_email")}</label><input id="new-email" name="email" type="email" autocomplete="email" required>
+      <label for="email-password">${t("settings.current_password")}</label><input id="email-password" name="password" type="password" autocomplete="current-password">
+      ${formError()}
+      <button type="submit">${t("settings.change_email")}</button>
+    </form>
     <form id="password" class="card stack" novalidate>
       <h2>${t("settings.password")}</h2>
       <label for="current">${t("settings.current_password")}</label><input id="current" name="current" type="password" autocomplete="current-password">
@@ -65,6 +73,12 @@ export async function render(main, { params, refresh }) {
   onSubmit(main.querySelector("#invoice-details"), async (data) => {
     await api("PUT", "/api/billing/profile", Object.fromEntries(["name", "company", "vat_id", "address", "country"].map((f) => [f, data.get(f) ?? ""])));
     toast(t("common.saved"));
+  });
+  onSubmit(main.querySelector("#email-change"), async (data) => {
+    const password = data.get("password");
+    await api("POST", "/api/auth/email", password ? { email: data.get("email"), password } : { email: data.get("email") });
+    main.querySelector("#email-change").reset();
+    toast(t("settings.email_sent"));
   });
   onSubmit(main.querySelector("#password"), async (data) => {
     const me = await api("POST", "/api/auth/password", { current: data.get("current"), new: data.get("new") });
