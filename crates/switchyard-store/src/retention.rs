@@ -86,6 +86,28 @@ where
 }
 
 impl Store {
+    /// Runs `sql` (which binds `$1` the cutoff, `$2` the batch limit and, when given, `$3` the
+    /// user) until a batch touches fewer rows than the limit; returns the rows touched.
+    async fn batched(
+        &self,
+        sql: &'static str,
+        cutoff: i64,
+        user: Option<&str>,
+        batch: usize,
+    ) -> Result<u64, StoreError> {
+        in_batches(batch, |limit| async move {
+            let n = on_pool!(&self.db, pool => {
+                let mut query = sqlx::query(sql).bind(cutoff).bind(limit);
+                if let Some(user) = user {
+                    query = query.bind(user);
+                }
+                query.execute(pool).await.map(|r| r.rows_affected())
+            })?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Purges everything past its window at `now` (see the module doc).
     pub async fn purge_expired(
         &self,
@@ -105,61 +127,49 @@ impl Store {
 
         // Rows first: their IPs then need no clearing.
         let log_cutoff = Windows::cutoff(now, windows.usage_log_days);
-        report.usage_rows += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(concat!(
+        report.usage_rows += self
+            .batched(
+                concat!(
                     "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
                      WHERE created_at < $1 AND ",
                     not_held!("user_id"),
                     " ORDER BY created_at LIMIT $2)"
-                ))
-                .bind(log_cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                ),
+                log_cutoff,
+                None,
+                batch,
+            )
+            .await?;
         let ip_cutoff = Windows::cutoff(now, windows.client_ip_days);
-        report.client_ips += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(concat!(
+        report.client_ips += self
+            .batched(
+                concat!(
                     "UPDATE request_logs SET client_ip = NULL WHERE id IN (SELECT id FROM \
                      request_logs WHERE client_ip IS NOT NULL AND created_at < $1 AND ",
                     not_held!("user_id"),
                     " ORDER BY created_at LIMIT $2)"
-                ))
-                .bind(ip_cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                ),
+                ip_cutoff,
+                None,
+                batch,
+            )
+            .await?;
 
         // A day of the rollup goes once all of it is past the window.
         let day_cutoff = log_cutoff.div_euclid(DAY_MS);
-        report.usage_days += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(concat!(
+        report.usage_days += self
+            .batched(
+                concat!(
                     "DELETE FROM usage_daily WHERE (user_id, day, key_id, model) IN \
                      (SELECT user_id, day, key_id, model FROM usage_daily WHERE day < $1 AND ",
                     not_held!("user_id"),
                     " ORDER BY day LIMIT $2)"
-                ))
-                .bind(day_cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                ),
+                day_cutoff,
+                None,
+                batch,
+            )
+            .await?;
 
         // Accounts that chose shorter windows for themselves.
         for (user, own) in self.accounts_with_own_windows().await? {
@@ -177,62 +187,48 @@ impl Store {
         }
 
         let minute_cutoff = now.div_euclid(60_000) - TRAFFIC_KEEP_MINUTES;
-        report.traffic_minutes += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(
-                    "DELETE FROM traffic_minutes WHERE (minute, bucket) IN (SELECT minute, \
+        report.traffic_minutes += self
+            .batched(
+                "DELETE FROM traffic_minutes WHERE (minute, bucket) IN (SELECT minute, \
                      bucket FROM traffic_minutes WHERE minute < $1 ORDER BY minute LIMIT $2)",
-                )
-                .bind(minute_cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                minute_cutoff,
+                None,
+                batch,
+            )
+            .await?;
 
         let pay_cutoff = Windows::cutoff(now, windows.payment_record_days);
         self.purge_payments(pay_cutoff, batch, &mut report).await?;
 
         let content_cutoff = Windows::cutoff(now, windows.content_log_days);
-        report.content_rows += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(concat!(
+        report.content_rows += self
+            .batched(
+                concat!(
                     "DELETE FROM content_logs WHERE request_id IN (SELECT request_id FROM \
                      content_logs WHERE created_at < $1 AND ",
                     not_held!("user_id"),
                     " ORDER BY created_at LIMIT $2)"
-                ))
-                .bind(content_cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                ),
+                content_cutoff,
+                None,
+                batch,
+            )
+            .await?;
 
         let audit_cutoff = Windows::cutoff(now, windows.audit_log_days);
-        report.audit_rows += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(concat!(
+        report.audit_rows += self
+            .batched(
+                concat!(
                     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log \
                      WHERE at < $1 AND ",
                     not_held!("subject_id"),
                     " ORDER BY at LIMIT $2)"
-                ))
-                .bind(audit_cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                ),
+                audit_cutoff,
+                None,
+                batch,
+            )
+            .await?;
         Ok(report)
     }
 
@@ -267,22 +263,14 @@ impl Store {
         cutoff: UnixMillis,
         batch: usize,
     ) -> Result<u64, StoreError> {
-        in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(
-                    "UPDATE request_logs SET client_ip = NULL WHERE id IN (SELECT id FROM \
+        self.batched(
+            "UPDATE request_logs SET client_ip = NULL WHERE id IN (SELECT id FROM \
                      request_logs WHERE user_id = $3 AND created_at < $1 \
                      AND client_ip IS NOT NULL LIMIT $2)",
-                )
-                .bind(cutoff)
-                .bind(limit)
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
+            cutoff,
+            Some(user),
+            batch,
+        )
         .await
     }
 
@@ -293,21 +281,13 @@ impl Store {
         cutoff: UnixMillis,
         batch: usize,
     ) -> Result<u64, StoreError> {
-        in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(
-                    "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
+        self.batched(
+            "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
                      WHERE user_id = $3 AND created_at < $1 LIMIT $2)",
-                )
-                .bind(cutoff)
-                .bind(limit)
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
+            cutoff,
+            Some(user),
+            batch,
+        )
         .await
     }
 
@@ -318,22 +298,14 @@ impl Store {
         day: i64,
         batch: usize,
     ) -> Result<u64, StoreError> {
-        in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(
-                    "DELETE FROM usage_daily WHERE (user_id, day, key_id, model) IN \
+        self.batched(
+            "DELETE FROM usage_daily WHERE (user_id, day, key_id, model) IN \
                      (SELECT user_id, day, key_id, model FROM usage_daily \
                       WHERE user_id = $3 AND day < $1 LIMIT $2)",
-                )
-                .bind(day)
-                .bind(limit)
-                .bind(user)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
+            day,
+            Some(user),
+            batch,
+        )
         .await
     }
 
@@ -387,21 +359,15 @@ impl Store {
                 break;
             }
         }
-        report.webhook_events += in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                sqlx::query(
-                    "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events \
+        report.webhook_events += self
+            .batched(
+                "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events \
                      WHERE received_at < $1 LIMIT $2)",
-                )
-                .bind(cutoff)
-                .bind(limit)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            Ok(n)
-        })
-        .await?;
+                cutoff,
+                None,
+                batch,
+            )
+            .await?;
         Ok(())
     }
 }

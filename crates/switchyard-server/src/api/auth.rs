@@ -220,6 +220,39 @@ pub struct Signin {
     password: String,
 }
 
+/// Checks an email and a password as sign-in does: throttled per account and per address,
+/// and the same queries, work and answer whether or not the email is known. Returns the
+/// account (which may be disabled: the caller decides what that means).
+pub(super) async fn check_credentials(
+    state: &AppState,
+    email: &str,
+    password: String,
+    peer: SocketAddr,
+) -> Result<User, Reply> {
+    let address = peer.ip().to_string();
+    let throttle = &state.auth.throttle;
+    throttled(throttle.check(email, &address, Instant::now()))?;
+    let store = state.gateway.store();
+    let user = store.user_by_email(email).await.map_err(store_error)?;
+    // The same two queries whether or not the email is known (a fresh id finds no hash), so
+    // only the argon2 work, which is the same too, sets the answer's time.
+    let phc = store
+        .password_hash(user.as_ref().map_or_else(UserId::new, |u| u.id))
+        .await
+        .map_err(store_error)?;
+    let matches = password_matches(password, phc).await;
+    let Some(user) = user.filter(|_| matches) else {
+        throttle.failed(email, &address, Instant::now());
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "The email or the password is wrong.",
+        )
+        .into());
+    };
+    throttle.succeeded(email);
+    Ok(user)
+}
+
 /// `POST /api/auth/signin`: a new session for the right email and password. Wrong password
 /// and unknown email give the same 401; too many failures for the account or the address give
 /// 429 with `retry-after`.
@@ -231,30 +264,8 @@ pub async fn signin(
 ) -> Result<Response, Reply> {
     refuse_cross_site(&headers)?;
     let input: Signin = json_body(&body)?;
-    let address = peer.ip().to_string();
-    let throttle = &state.auth.throttle;
-    throttled(throttle.check(&input.email, &address, Instant::now()))?;
+    let user = check_credentials(&state, &input.email, input.password, peer).await?;
     let store = state.gateway.store();
-    let user = store
-        .user_by_email(&input.email)
-        .await
-        .map_err(store_error)?;
-    // The same two queries whether or not the email is known (a fresh id finds no hash), so
-    // only the argon2 work, which is the same too, sets the answer's time.
-    let phc = store
-        .password_hash(user.as_ref().map_or_else(UserId::new, |u| u.id))
-        .await
-        .map_err(store_error)?;
-    let matches = password_matches(input.password, phc).await;
-    let Some(user) = user.filter(|_| matches) else {
-        throttle.failed(&input.email, &address, Instant::now());
-        return Err(ApiError::new(
-            ErrorCode::InvalidCredentials,
-            "The email or the password is wrong.",
-        )
-        .into());
-    };
-    throttle.succeeded(&input.email);
     if user.disabled {
         let pending = store
             .privacy_state(user.id)

@@ -4,7 +4,7 @@
 
 use super::Reply;
 use super::actor::{Actor, Via};
-use super::auth::{password_matches, refuse_cross_site, send, throttled};
+use super::auth::{check_credentials, password_matches, refuse_cross_site, send, throttled};
 use super::manage::{json_body, require_admin, store_error, user_id_in_path};
 use crate::AppState;
 use crate::audit::{self, Change};
@@ -290,28 +290,8 @@ pub async fn restore(
 ) -> Result<Json<Value>, Reply> {
     refuse_cross_site(&headers)?;
     let input: RestoreInput = json_body(&body)?;
-    let address = peer.ip().to_string();
-    let throttle = &state.auth.throttle;
-    throttled(throttle.check(&input.email, &address, Instant::now()))?;
+    let user = check_credentials(&state, &input.email, input.password, peer).await?;
     let store = state.gateway.store();
-    let user = store
-        .user_by_email(&input.email)
-        .await
-        .map_err(store_error)?;
-    let phc = store
-        .password_hash(user.as_ref().map_or_else(UserId::new, |u| u.id))
-        .await
-        .map_err(store_error)?;
-    let matches = password_matches(input.password, phc).await;
-    let Some(user) = user.filter(|_| matches) else {
-        throttle.failed(&input.email, &address, Instant::now());
-        return Err(ApiError::new(
-            ErrorCode::InvalidCredentials,
-            "The email or the password is wrong.",
-        )
-        .into());
-    };
-    throttle.succeeded(&input.email);
     if !store.cancel_deletion(user.id).await.map_err(store_error)? {
         return Err(ApiError::new(
             ErrorCode::Conflict,
