@@ -772,8 +772,16 @@ async fn the_notice_follows_the_running_configuration(backend: Backend) {
             .contains("default-src 'none'")
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains("<td>14 days"), "the IP window: {html}");
-    assert!(html.contains("<td>60 days"), "the log window");
+    assert!(
+        html.contains("<td>14 days, or less"),
+        "the IP window: {html}"
+    );
+    assert!(html.contains("<td>60 days, or less"), "the log window");
+    assert!(
+        html.contains("erased 7 days after it is deleted"),
+        "the grace"
+    );
+    assert!(html.contains("7 years (2557 days)"), "payment records");
     let acme = html
         .split("data-provider=\"acme\"")
         .nth(1)
@@ -805,6 +813,19 @@ async fn the_notice_follows_the_running_configuration(backend: Backend) {
     let cookies: Vec<_> = signup.headers().get_all("set-cookie").iter().collect();
     assert_eq!(cookies.len(), 1);
     assert!(cookies[0].to_str().unwrap().starts_with("sy_session="));
+    assert_eq!(facts["content_logging"], "per_key");
+    // A deployment that locks content logging off says so.
+    let locked = TestApp::spawn_with(backend, "[privacy]\ncontent_logging = \"never\"\n").await;
+    let html = locked
+        .client
+        .get(locked.url("/privacy"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("never stored; this deployment makes storing them impossible"));
 }
 
 async fn new_terms_are_announced_ahead_and_accepted(backend: Backend) {

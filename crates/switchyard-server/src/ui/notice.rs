@@ -13,6 +13,7 @@ use http::{HeaderValue, header};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use switchyard_core::content::ContentLogging;
 use switchyard_core::routing::DataPractice;
 
 /// What the platform keeps, for how long, and what people can do about it.
@@ -45,16 +46,27 @@ pub(crate) fn facts(state: &AppState) -> Value {
             })
         })
         .collect();
+    let content = match state.gateway.content_logging() {
+        ContentLogging::Never => (
+            "prompts and answers: never stored; this deployment makes storing them impossible",
+            None,
+        ),
+        ContentLogging::PerKey => (
+            "prompts and answers: not stored, unless an operator turns content logging on for a specific key",
+            Some(w.content_log_days),
+        ),
+    };
     json!({
         "object": "privacy",
+        "content_logging": state.gateway.content_logging(),
         "data": [
-            {"class": "account", "what": "email address, display name, language, billing name and address, a hash of the password (argon2id)", "kept": "while the account exists; erased the given days after it is deleted", "days": w.deleted_account_days},
-            {"class": "usage_log", "what": "per request: time, request id, key, model, provider, channel, jurisdiction, token counts, cost, latency, status; never the prompt or the answer", "kept": "days, or fewer if the account chooses", "days": w.usage_log_days},
-            {"class": "client_ip", "what": "the address a request came from, on its usage-log row", "kept": "days, or fewer if the account chooses", "days": w.client_ip_days},
-            {"class": "payment_records", "what": "payments, refunds and invoices, as tax law requires; kept after an account is erased, without name, email or address", "kept": "days", "days": w.payment_record_days},
-            {"class": "audit_log", "what": "who changed which account, key, provider, model, price or balance, and when; an erased account's entries lose their details", "kept": "days", "days": w.audit_log_days},
-            {"class": "content", "what": "prompts and answers: not stored, unless an operator turns content logging on for a specific key", "kept": "days, when enabled", "days": w.content_log_days},
-            {"class": "email_hash", "what": "a keyed hash (HMAC-SHA-256) of a deleted account's email, so new-user credit is granted once per person", "kept": "indefinitely", "days": null},
+            class("account", "email address, display name, language, billing name and address, a hash of the password (argon2id)", Some(w.deleted_account_days), "while the account exists; erased {} after it is deleted"),
+            class("usage_log", "per request: time, request id, key, model, provider, channel, jurisdiction, token counts, cost, latency, status; never the prompt or the answer", Some(w.usage_log_days), "{}, or less if the account chooses"),
+            class("client_ip", "the address a request came from, on its usage-log row", Some(w.client_ip_days), "{}, or less if the account chooses"),
+            class("payment_records", "payments, refunds and invoices, as tax law requires; kept after an account is erased, without name, email or address", Some(w.payment_record_days), "{}"),
+            class("audit_log", "who changed which account, key, provider, model, price or balance, and when; an erased account's entries lose their details", Some(w.audit_log_days), "{}"),
+            class("content", content.0, content.1, "{}, when enabled"),
+            class("email_hash", "a keyed hash (HMAC-SHA-256) of a deleted account's email, so new-user credit is granted once per person", None, "indefinitely"),
         ],
         "cookies": [{
             "name": settings.cookie_name(),
@@ -71,6 +83,28 @@ pub(crate) fn facts(state: &AppState) -> Value {
             "refuse_jurisdictions": "a data policy on the account or a key (jurisdictions, no training, no retention) routes only to providers that meet it, and refuses a request otherwise",
         },
     })
+}
+
+/// A period in words: days, or years and days for the long windows.
+fn period(days: i64) -> String {
+    if days >= 365 {
+        let years = days / 365;
+        format!(
+            "{years} year{} ({days} days)",
+            if years == 1 { "" } else { "s" }
+        )
+    } else {
+        format!("{days} day{}", if days == 1 { "" } else { "s" })
+    }
+}
+
+/// One data class: `kept` has `{}` where the window goes (none: said as is).
+fn class(name: &str, what: &str, days: Option<i64>, kept: &str) -> Value {
+    let kept = match days {
+        Some(d) => kept.replacen("{}", &period(d), 1),
+        None => kept.replace("{}", "not kept"),
+    };
+    json!({"class": name, "what": what, "days": days, "kept": kept})
 }
 
 fn practice_text(data: &DataPractice) -> String {
@@ -131,10 +165,7 @@ fn render(f: &Value) -> String {
          <th>What</th><th>Kept</th></tr></thead><tbody>",
     );
     for class in f["data"].as_array().into_iter().flatten() {
-        let kept = match class["days"].as_i64() {
-            Some(days) => format!("{days} {}", text(&class["kept"])),
-            None => text(&class["kept"]),
-        };
+        let kept = text(&class["kept"]);
         let _ = write!(
             page,
             "<tr data-class=\"{}\"><td>{}</td><td>{}</td><td>{kept}</td></tr>",
@@ -211,7 +242,15 @@ pub(crate) async fn page(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, render};
+    use super::{escape, period, render};
+
+    #[test]
+    fn periods_read_as_words() {
+        assert_eq!(period(1), "1 day");
+        assert_eq!(period(90), "90 days");
+        assert_eq!(period(365), "1 year (365 days)");
+        assert_eq!(period(2557), "7 years (2557 days)");
+    }
     use serde_json::json;
 
     #[test]
