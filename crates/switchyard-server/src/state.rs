@@ -22,4 +22,6 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Passwords, sessions, the sign-in throttle and the mailer (`[sessions]`, `[smtp]`).
     pub auth: Arc<crate::auth::Auth>,
+    /// The users whose data export is running on this node (one at a time per user).
+    pub exports: Arc<crate::export::Running>,
 }

@@ -32,6 +32,7 @@ mod connect;
 mod dump;
 mod erasure;
 mod error;
+mod export;
 mod identities;
 mod invoices;
 mod ledger;
@@ -57,6 +58,7 @@ pub use codes::{
 };
 pub use erasure::PrivacyState;
 pub use error::StoreError;
+pub use export::{OwnSpendLimit, ReferralRecord};
 pub use identities::{FlowPurpose, Identity, OidcFlow, Unlink};
 pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};
 pub use ledger::{AccountState, Batch, Entry, OpenHold};

@@ -295,6 +295,7 @@ pub async fn start_with_mailer(
         invoices: Arc::new(config.invoices.clone()),
         draining: draining.clone(),
         auth: Arc::new(Auth::new(sessions, mailer).with_oidc(config.oidc.clone())),
+        exports: Arc::default(),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
