@@ -18,20 +18,14 @@ export async function render(main) {
     </section>
     <section class="card stack">
       <h2>${t("data.export")}</h2><p>${t("data.export_hint")}</p>
-      <p><button type="button" id="export">${t("data.export_button")}</button></p>
+      <p><a class="button" id="export" href="/api/me/export" download>${t("data.export_button")}</a></p>
     </section>
     <section class="card stack danger-zone">
       <h2>${t("data.delete")}</h2><p>${t("data.delete_hint")}</p>
       <p><button type="button" class="danger" id="delete">${t("data.delete_button")}</button></p>
     </section>`);
-  main.querySelector("#export").addEventListener("click", async () => {
-    try {
-      const started = await api("POST", "/api/account/export");
-      toast(started?.message ?? t("data.export_started"));
-    } catch (error) {
-      toast(error.status === 404 ? t("data.not_available") : error.message, "error");
-    }
-  });
+  // The export is a plain download: GET /api/me/export streams a ZIP with the session cookie
+  // (a GET needs no CSRF token), so the browser saves it as it arrives.
   main.querySelector("#delete").addEventListener("click", async () => {
     if (!confirm(t("data.delete_confirm"))) return;
     try {
