@@ -41,14 +41,17 @@ pub struct OwnSpendLimit {
 
 type LimitRow = (String, String, Option<i64>, Option<i64>, Option<i64>, i64);
 
+/// A `referrals` row seen from one side: when it was made and the referee's first payment.
+type ReferralRow = (i64, Option<String>);
+
 impl Store {
     /// The user's referral record, read only (no code is created).
     pub async fn referral_record(&self, user: UserId) -> Result<ReferralRecord, StoreError> {
         let id = user.to_string();
         let (code, referred, referees): (
             Option<(String, i64)>,
-            Option<(i64, Option<String>)>,
-            Vec<(i64, Option<String>)>,
+            Option<ReferralRow>,
+            Vec<ReferralRow>,
         ) = on_pool!(&self.db, pool => {
             let code = sqlx::query_as(
                 "SELECT code, created_at FROM referral_codes WHERE user_id = $1",

@@ -45,7 +45,7 @@ struct Seeded {
 fn log_row(i: usize, user: UserId, key: KeyId) -> RequestLog {
     let base = 1_750_000_000_000i64;
     let at = base + (i as i64) * 7_919;
-    let failed = i % 17 == 0;
+    let failed = i.is_multiple_of(17);
     RequestLog {
         id: RequestId::new(),
         created_at: at,
@@ -53,7 +53,7 @@ fn log_row(i: usize, user: UserId, key: KeyId) -> RequestLog {
         key_id: Some(key),
         endpoint: "chat.completions".into(),
         // A comma and a quote: the CSV must quote them.
-        model: if i % 5 == 0 {
+        model: if i.is_multiple_of(5) {
             "demo, \"chat\"".into()
         } else {
             "demo-chat".into()
@@ -62,7 +62,7 @@ fn log_row(i: usize, user: UserId, key: KeyId) -> RequestLog {
         upstream_model: Some("demo-chat".into()),
         channel: Some("demo".into()),
         jurisdiction: Some("US".into()),
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         prompt_tokens: 10 + (i % 97) as u64,
         completion_tokens: 20 + (i % 89) as u64,
         cached_tokens: (i % 3) as u64,
@@ -71,7 +71,7 @@ fn log_row(i: usize, user: UserId, key: KeyId) -> RequestLog {
         cost: Nanos(1_000 + (i as i64 % 131)),
         provider_cost: Nanos(900),
         latency_us: 5_000 + (i as u64 % 1_009),
-        ttft_us: (i % 2 == 0).then_some(1_500),
+        ttft_us: (i.is_multiple_of(2)).then_some(1_500),
         status: if failed { 502 } else { 200 },
         error_code: failed.then(|| "upstream_error".to_owned()),
         client_ip: Some(format!("10.{}.{}.{}", i % 200, i % 199, i % 197)),
