@@ -721,8 +721,9 @@ const AUDIT_FIELDS: &[Field] = &[
     field(
         "by",
         "string",
-        "self | admin | system",
-        "Who acted: the account itself, an administrator (not named), or the platform.",
+        "self | admin | system | another user",
+        "Who acted: the account itself, an administrator, the platform, or another account \
+         (the other two are not named).",
     ),
     field(
         "action",
@@ -1109,7 +1110,7 @@ fn audit_page(source: &Source, after: Option<Cursor>) -> BoxFuture<'_, Result<Pa
                     ActorRole::System => "system",
                     _ if entry.actor == Some(me) => "self",
                     ActorRole::Admin => "admin",
-                    ActorRole::User => "self",
+                    ActorRole::User => "another user",
                 };
                 let detail = serde_json::from_str::<Value>(&entry.detail)
                     .unwrap_or(Value::String(entry.detail));
