@@ -12,6 +12,10 @@
 //! grows by about the same small amount for 10,000 rows as for 100,000. The client writes
 //! the body to a file as it arrives, then the file is opened with the zip reader to check it.
 //! The largest chunk is the server side's (`export::spawn`'s summary, one more run).
+//!
+//! With `SWITCHYARD_BIN=target/release/switchyard`, each size is also exported by the CLI
+//! (`switchyard export`) in its own process under `/usr/bin/time`, whose peak RSS is the
+//! export's alone: no server, no seeding, no allocator memory left over from either.
 
 // A benchmark, not product code: a failed set-up is a failed run, and panicking says where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -73,6 +77,8 @@ fn row(i: usize, user: UserId, key: KeyId, now: i64) -> RequestLog {
 
 struct Measured {
     rows: usize,
+    /// The CLI's run in its own process: (seconds, peak RSS in KiB), with `SWITCHYARD_BIN`.
+    cli: Option<(f64, u64)>,
     seconds: f64,
     bytes: u64,
     rss_before_kib: u64,
@@ -125,14 +131,51 @@ async fn measure(app: &TestApp, user: UserId, secret: &str, rows: usize) -> Meas
     );
     while chunks.recv().await.is_some() {}
     let summary = task.await.unwrap().unwrap();
+    let cli = std::env::var("SWITCHYARD_BIN")
+        .ok()
+        .map(|bin| cli_run(&bin, app.database_url().unwrap(), rows));
     Measured {
         rows,
+        cli,
         seconds,
         bytes,
         rss_before_kib,
         peak_kib,
         largest_chunk: summary.largest_chunk,
     }
+}
+
+/// `switchyard export` of the heavy user in its own process: (seconds, peak RSS in KiB).
+fn cli_run(bin: &str, database_url: &str, rows: usize) -> (f64, u64) {
+    let out = std::env::temp_dir().join(format!("switchyard-export-bench-cli-{rows}.zip"));
+    let started = Instant::now();
+    let output = std::process::Command::new("/usr/bin/time")
+        .args([
+            "-f",
+            "peak_kib=%M",
+            bin,
+            "export",
+            "--user",
+            "heavy@example.com",
+            "--out",
+        ])
+        .arg(&out)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "switchyard export failed: {stderr}"
+    );
+    let _ = std::fs::remove_file(&out);
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (seconds, peak)
 }
 
 async fn run(backend: Backend, targets: &[usize]) -> Vec<Measured> {
@@ -173,9 +216,9 @@ async fn main() {
         .collect();
     let backends = std::env::var("BACKENDS").unwrap_or_else(|_| "sqlite postgres".into());
     println!(
-        "| backend | usage rows | time (s) | archive (MiB) | rows/s | RSS before (MiB) | peak during (MiB) | peak − before (MiB) | largest chunk (KiB) | budget |"
+        "| backend | usage rows | time (s) | archive (MiB) | rows/s | RSS before (MiB) | peak during (MiB) | peak − before (MiB) | largest chunk (KiB) | CLI time (s) | CLI peak RSS (MiB) | budget |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for name in backends.split_whitespace() {
         let backend = match name {
             "sqlite" => Backend::Sqlite,
@@ -189,8 +232,12 @@ async fn main() {
             } else {
                 "MISS"
             };
+            let (cli_s, cli_peak) = match m.cli {
+                Some((s, kib)) => (format!("{s:.2}"), format!("{:.1}", mib(kib))),
+                None => ("–".to_owned(), "–".to_owned()),
+            };
             println!(
-                "| {name} | {} | {:.2} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {verdict} |",
+                "| {name} | {} | {:.2} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {cli_s} | {cli_peak} | {verdict} |",
                 m.rows,
                 m.seconds,
                 m.bytes as f64 / 1_048_576.0,
