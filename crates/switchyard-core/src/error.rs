@@ -67,8 +67,8 @@ pub enum ErrorCode {
     /// A state-changing request of a browser session without the session's CSRF token, or
     /// sent from another site (`Sec-Fetch-Site`).
     CsrfFailed,
-    /// Too many failed sign-ins for this account or from this address; `retry-after` says
-    /// when to try again.
+    /// Too many failed sign-ins for this account or from this address, or a second data
+    /// export of an account while one runs; `retry-after` says when to try again.
     TooManyAttempts,
     /// A grave change (deleting the account) needs proof the owner is present: the password,
     /// or a sign-in within the last minutes, from a browser session rather than an API key.

@@ -6,6 +6,7 @@ pub mod accounts;
 mod api;
 pub mod audit;
 pub mod auth;
+pub mod export;
 pub mod invoice_pdf;
 pub mod mail;
 mod request_id;

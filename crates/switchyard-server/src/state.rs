@@ -28,4 +28,6 @@ pub struct AppState {
     /// How many days ahead of taking effect a new terms or privacy version must be published
     /// (`terms.notice_days`), so every account can be told first.
     pub terms_notice_days: i64,
+    /// The users whose data export is running on this node (one at a time per user).
+    pub exports: Arc<crate::export::Running>,
 }

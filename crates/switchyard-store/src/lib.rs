@@ -34,6 +34,7 @@ mod content_log;
 mod dump;
 mod erasure;
 mod error;
+mod export;
 mod identities;
 mod invoices;
 mod ledger;
@@ -61,6 +62,7 @@ pub use codes::{
 pub use consent::{Consent, TermsVersion};
 pub use erasure::{EmailChange, PrivacyState};
 pub use error::StoreError;
+pub use export::{OwnSpendLimit, ReferralRecord};
 pub use identities::{FlowPurpose, Identity, OidcFlow, Unlink};
 pub use invoices::{BillingProfile, Buyer, Invoice, InvoiceLine, TOP_UP_LINE};
 pub use ledger::{AccountState, Batch, Entry, OpenHold};

@@ -404,6 +404,12 @@ impl TestApp {
         &self.data_dir
     }
 
+    /// The database's URL, for running the CLI against this app's data (the first replica's;
+    /// `None` on a replica, which does not own the database).
+    pub fn database_url(&self) -> Option<&str> {
+        self.db.as_ref().map(|db| db.url.as_str())
+    }
+
     /// The SQLite database file's directory, when the backend is SQLite.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         let url = self.db.as_ref()?.url.strip_prefix("sqlite://")?.to_owned();

@@ -307,6 +307,7 @@ pub async fn start_with_mailer(
         auth: Arc::new(Auth::new(sessions, mailer).with_oidc(config.oidc.clone())),
         retention: config.retention.windows,
         terms_notice_days: config.terms_notice_days,
+        exports: Arc::default(),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);

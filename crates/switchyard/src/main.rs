@@ -71,6 +71,16 @@ enum Command {
     /// Run the retention purge once, now (the server also runs it every
     /// `retention.interval_s`); prints what each data class lost.
     Purge,
+    /// Write everything kept about a user into a ZIP archive (the same archive as
+    /// `GET /api/me/export`); prints the file's path.
+    Export {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// The archive to write (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Inspect and rotate the master keys that seal provider credentials.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -257,6 +267,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Secrets(command) => secrets(command, &config).await,
+        Command::Export { user, out } => export(&user, &out, &config).await,
     }
 }
 
@@ -562,6 +573,65 @@ async fn secrets(command: SecretsCommand, config: &Config) -> anyhow::Result<()>
         }
         SecretsCommand::Generate { .. } => {}
     }
+    Ok(())
+}
+
+async fn export(email: &str, path: &std::path::Path, config: &Config) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = app::open_store(config).await?;
+    let user = user_by_email(&store, email).await?;
+    // Written next to the target and renamed at the end, so a failed export never leaves a
+    // file that looks like a whole archive.
+    let partial = path.with_extension("zip.partial");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?,
+    );
+    let (mut chunks, task) =
+        switchyard_server::export::spawn(store, user.id, pipeline_now_millis(), ());
+    let mut written: anyhow::Result<()> = Ok(());
+    while let Some(chunk) = chunks.recv().await {
+        // Plain blocking writes: this is the CLI's only work, and the chunks are small.
+        match chunk {
+            Ok(bytes) => {
+                if let Err(e) = file.write_all(&bytes) {
+                    written = Err(e).with_context(|| format!("cannot write {}", partial.display()));
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    drop(chunks);
+    let exported = task.await.context("the export task failed");
+    let finished = written.and_then(|()| Ok(exported??)).and_then(|summary| {
+        file.flush()
+            .and_then(|()| file.get_ref().sync_all())
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        Ok(summary)
+    });
+    let summary = match finished {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("cannot move the archive to {}", path.display()))?;
+    println!("{}", path.display());
+    let rows: Vec<String> = summary
+        .rows
+        .iter()
+        .map(|(file, rows)| format!("{file} {rows}"))
+        .collect();
+    eprintln!(
+        "exported {} ({}) in {} bytes: {}",
+        user.email,
+        user.id,
+        summary.bytes,
+        rows.join(", ")
+    );
     Ok(())
 }
 

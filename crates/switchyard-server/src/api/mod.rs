@@ -9,6 +9,7 @@ mod catalogue;
 mod channels;
 mod consent;
 mod content;
+mod export;
 mod inference;
 mod invoices;
 mod limits;
@@ -20,6 +21,8 @@ mod playground;
 mod privacy;
 mod stripe;
 mod usage;
+
+pub(crate) use usage::{csv_field, timestamp as rfc3339};
 
 use crate::AppState;
 use crate::request_id;
@@ -49,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/usage", get(usage::list))
         .route("/api/usage.csv", get(usage::csv))
         .route("/api/usage/daily", get(usage::daily))
+        .route("/api/me/export", get(export::archive))
         .route("/api/models", get(catalogue::list))
         .route("/api/playground/key", post(playground::create_key))
         .route("/api/admin/users", get(admin::list_users))

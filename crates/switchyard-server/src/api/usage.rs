@@ -187,7 +187,7 @@ fn parse_query(
 }
 
 /// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-29T17:22:23.123Z`).
-fn timestamp(ms: i64) -> String {
+pub(crate) fn timestamp(ms: i64) -> String {
     let day = ms.div_euclid(DAY_MS);
     let in_day = ms.rem_euclid(DAY_MS);
     let (h, m, s, milli) = (
@@ -278,7 +278,7 @@ reasoning_tokens,cost_usd,cost_nanos,latency_ms,ttft_ms\r\n";
 
 /// Appends one CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a
 /// quote or a line break.
-fn csv_field(out: &mut String, text: &str) {
+pub(crate) fn csv_field(out: &mut String, text: &str) {
     if text.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&text.replace('"', "\"\""));

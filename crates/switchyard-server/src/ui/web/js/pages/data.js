@@ -35,7 +35,7 @@ export async function render(main) {
     </form>
     <section class="card stack">
       <h2>${t("data.export")}</h2><p>${t("data.export_hint")}</p>
-      <p><button type="button" id="export">${t("data.export_button")}</button></p>
+      <p><a class="button" id="export" href="/api/me/export" download>${t("data.export_button")}</a></p>
     </section>
     <form id="delete-account" class="card stack danger-zone" novalidate>
       <h2>${t("data.delete")}</h2>
@@ -55,14 +55,8 @@ export async function render(main) {
     toast(t("data.retention_saved"));
     await render(main);
   });
-  main.querySelector("#export").addEventListener("click", async () => {
-    try {
-      const started = await api("POST", "/api/account/export");
-      toast(started?.message ?? t("data.export_started"));
-    } catch (error) {
-      toast(error.status === 404 ? t("data.not_available") : error.message, "error");
-    }
-  });
+  // The export is a plain download: GET /api/me/export streams a ZIP with the session cookie
+  // (a GET needs no CSRF token), so the browser saves it as it arrives.
   onSubmit(main.querySelector("#delete-account"), async (data) => {
     if (!confirm(t("data.delete_confirm_days", { days: platform.deleted_account_days }))) return;
     const password = data.get("password");
