@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod session;
+
 use serde_json::{Value, json};
 
 /// Generates one `#[tokio::test]` per store backend for each named async test function taking
