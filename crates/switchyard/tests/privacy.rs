@@ -24,6 +24,7 @@ on_both_stores!(
     after_the_grace_nothing_personal_remains,
     an_account_may_only_shorten_its_windows,
     holds_and_the_audit_log_are_for_operators,
+    the_server_purges_on_its_own,
 );
 
 async fn deleting_needs_a_session_and_the_password(backend: Backend) {
@@ -513,4 +514,65 @@ async fn holds_and_the_audit_log_are_for_operators(backend: Backend) {
         .unwrap();
     // The user's key was revoked by the deletion, so it no longer authenticates at all.
     assert_eq!(by_user.status(), 401);
+}
+
+/// The purge is wired into the server: with a one-second interval, expired rows go without
+/// anyone calling it, and rows inside the window stay.
+async fn the_server_purges_on_its_own(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, "[retention]\nusage_log_days = 2\ninterval_s = 1\n").await;
+    let b = signup(&app, "old@example.com").await;
+    let now = pipeline_now_millis();
+    let row = |age: i64| switchyard_core::log::RequestLog {
+        id: switchyard_core::RequestId::new(),
+        created_at: now - age,
+        user_id: Some(b.user),
+        key_id: None,
+        endpoint: "chat.completions".into(),
+        model: "demo-chat".into(),
+        provider: Some("demo".into()),
+        upstream_model: None,
+        channel: None,
+        jurisdiction: None,
+        stream: false,
+        prompt_tokens: 1,
+        completion_tokens: 1,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        usage_source: switchyard_core::usage::UsageSource::Upstream,
+        cost: switchyard_core::Nanos(1),
+        provider_cost: switchyard_core::Nanos(1),
+        latency_us: 1_000,
+        ttft_us: None,
+        status: 200,
+        error_code: None,
+        client_ip: None,
+    };
+    let (young, old) = (row(DAY_MS), row(3 * DAY_MS));
+    app.store
+        .insert_request_logs(&[young.clone(), old.clone()])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let left: Vec<_> = app
+            .store
+            .list_request_logs(&switchyard_store::LogFilter {
+                user: Some(b.user),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        if left == [young.id] {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the expired row is still there: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
