@@ -11,6 +11,7 @@
 //! erased by `crate::erasure`, which this purge calls.
 
 use crate::{Store, StoreError};
+use sqlx::QueryBuilder;
 use std::future::Future;
 use switchyard_core::catalog::UnixMillis;
 use switchyard_core::retention::{AccountWindows, DAY_MS, Windows};
@@ -68,6 +69,20 @@ macro_rules! not_held {
 /// The traffic table serves the last hour; a day is kept for looking back at an incident.
 const TRAFFIC_KEEP_MINUTES: i64 = 24 * 60;
 
+/// Splits `… WHERE id IN (SELECT id …)` into the statement's head up to `IN (` and the inner
+/// select; `None` for a composite key (`(a, b) IN (…)`) or another shape.
+fn keyed(sql: &str) -> Option<(&str, &str)> {
+    let at = sql.find(" IN (SELECT ")?;
+    let head = &sql[..at];
+    if head.ends_with(')') || !sql.ends_with(')') {
+        return None;
+    }
+    Some((
+        &sql[..at + " IN (".len()],
+        &sql[at + " IN (".len()..sql.len() - 1],
+    ))
+}
+
 /// Runs `batch` until it touches fewer rows than a full batch; returns the total.
 async fn in_batches<F, Fut>(limit: usize, mut batch: F) -> Result<u64, StoreError>
 where
@@ -88,6 +103,12 @@ where
 impl Store {
     /// Runs `sql` (which binds `$1` the cutoff, `$2` the batch limit and, when given, `$3` the
     /// user) until a batch touches fewer rows than the limit; returns the rows touched.
+    ///
+    /// A statement keyed by one column (`… WHERE id IN (SELECT id … LIMIT $2)`) runs in two
+    /// steps: the ids are read, then the rows are changed by primary key. PostgreSQL plans the
+    /// one-statement form as a hash semi-join over a sequential scan of the whole table, so
+    /// each batch would cost the table's size (bench/README.md, "Retention"); by key, a batch
+    /// costs what it removes. Composite keys (the rollups, small tables) run as one statement.
     async fn batched(
         &self,
         sql: &'static str,
@@ -95,17 +116,50 @@ impl Store {
         user: Option<&str>,
         batch: usize,
     ) -> Result<u64, StoreError> {
-        in_batches(batch, |limit| async move {
-            let n = on_pool!(&self.db, pool => {
-                let mut query = sqlx::query(sql).bind(cutoff).bind(limit);
+        let Some((action, select)) = keyed(sql) else {
+            return in_batches(batch, |limit| async move {
+                let n = on_pool!(&self.db, pool => {
+                    let mut query = sqlx::query(sql).bind(cutoff).bind(limit);
+                    if let Some(user) = user {
+                        query = query.bind(user);
+                    }
+                    query.execute(pool).await.map(|r| r.rows_affected())
+                })?;
+                Ok(n)
+            })
+            .await;
+        };
+        let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut total = 0;
+        loop {
+            let ids: Vec<String> = on_pool!(&self.db, pool => {
+                let mut query = sqlx::query_scalar(select).bind(cutoff).bind(limit);
                 if let Some(user) = user {
                     query = query.bind(user);
                 }
-                query.execute(pool).await.map(|r| r.rows_affected())
+                query.fetch_all(pool).await
             })?;
-            Ok(n)
-        })
-        .await
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            total += on_pool!(&self.db, pool => {
+                let mut change = QueryBuilder::new(action);
+                let mut list = change.separated(", ");
+                for id in &ids {
+                    list.push_bind(id.as_str());
+                }
+                change.push(")");
+                change
+                    .build()
+                    .persistent(false)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+            if ids.len() < batch {
+                return Ok(total);
+            }
+        }
     }
 
     /// Purges everything past its window at `now` (see the module doc).
@@ -369,5 +423,25 @@ impl Store {
             )
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keyed;
+
+    #[test]
+    fn single_key_statements_split_and_composite_ones_do_not() {
+        assert_eq!(
+            keyed("DELETE FROM t WHERE id IN (SELECT id FROM t WHERE a < $1 LIMIT $2)"),
+            Some((
+                "DELETE FROM t WHERE id IN (",
+                "SELECT id FROM t WHERE a < $1 LIMIT $2"
+            ))
+        );
+        assert_eq!(
+            keyed("DELETE FROM t WHERE (a, b) IN (SELECT a, b FROM t LIMIT $2)"),
+            None
+        );
     }
 }
