@@ -131,11 +131,17 @@ impl Store {
         if added > 0 {
             return Ok(true);
         }
-        Ok(self
-            .terms_versions()
-            .await?
-            .iter()
-            .any(|v| v.kind == kind && v.version == version))
+        // Nothing added: accepted before, or no such version.
+        let known: i64 = on_pool!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM terms_versions WHERE kind = $1 AND version = $2",
+            )
+            .bind(kind)
+            .bind(version)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(known > 0)
     }
 
     /// What `user` accepted, oldest first.

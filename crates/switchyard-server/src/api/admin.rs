@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use switchyard_core::catalog::Role;
 use switchyard_core::error::ErrorCode;
 use switchyard_core::{Nanos, UserId};
@@ -181,15 +182,11 @@ fn rate_json(cells: &[TrafficCell], now: i64, minutes: i64) -> Value {
 /// The `q`-quantile of the cells' latencies by the nearest rank, as the middle of the bucket
 /// that holds it (within an eighth of the true value; `switchyard_store::traffic`).
 fn percentile_us(cells: &[TrafficCell], q_percent: i64) -> Option<i64> {
-    let mut buckets: Vec<(u16, i64)> = Vec::new();
+    let mut buckets: BTreeMap<u16, i64> = BTreeMap::new();
     for cell in cells {
-        match buckets.iter_mut().find(|(b, _)| *b == cell.bucket) {
-            Some((_, n)) => *n += cell.requests,
-            None => buckets.push((cell.bucket, cell.requests)),
-        }
+        *buckets.entry(cell.bucket).or_default() += cell.requests;
     }
-    buckets.sort_unstable();
-    let total: i64 = buckets.iter().map(|(_, n)| n).sum();
+    let total: i64 = buckets.values().sum();
     if total <= 0 {
         return None;
     }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Instant;
 use switchyard_core::UserId;
-use switchyard_core::catalog::UnixMillis;
+use switchyard_core::catalog::{UnixMillis, User};
 use switchyard_core::error::ErrorCode;
 use switchyard_core::retention::{AccountWindows, DAY_MS, Windows};
 use switchyard_gateway::{ApiError, pipeline_now_millis};
@@ -279,6 +279,33 @@ pub struct RestoreInput {
     password: String,
 }
 
+/// Cancels `user`'s pending deletion on behalf of `actor` (the account itself, or an admin):
+/// 409 when there is nothing to cancel; this node's keys reloaded; the audit entry written.
+async fn cancel_deletion(state: &AppState, actor: &User, user: UserId) -> Result<(), Reply> {
+    let store = state.gateway.store();
+    if !store.cancel_deletion(user).await.map_err(store_error)? {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "This account is not scheduled for deletion (or was already erased).",
+        )
+        .into());
+    }
+    state.gateway.reload_access().await.map_err(store_error)?;
+    audit::record(
+        store,
+        Some(actor),
+        Change {
+            action: "account.restore",
+            target: "user",
+            target_id: Some(user.to_string()),
+            subject: Some(user),
+            detail: json!({}),
+        },
+    )
+    .await;
+    Ok(())
+}
+
 /// `POST /api/auth/restore`: cancels the deletion of the account with this email and password
 /// while its grace window lasts. The keys revoked by the deletion stay revoked. Wrong
 /// credentials answer as a failed sign-in does, and count towards the same throttle.
@@ -291,27 +318,7 @@ pub async fn restore(
     refuse_cross_site(&headers)?;
     let input: RestoreInput = json_body(&body)?;
     let user = check_credentials(&state, &input.email, input.password, peer).await?;
-    let store = state.gateway.store();
-    if !store.cancel_deletion(user.id).await.map_err(store_error)? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "This account is not scheduled for deletion.",
-        )
-        .into());
-    }
-    state.gateway.reload_access().await.map_err(store_error)?;
-    audit::record(
-        store,
-        Some(&user),
-        Change {
-            action: "account.restore",
-            target: "user",
-            target_id: Some(user.id.to_string()),
-            subject: Some(user.id),
-            detail: json!({}),
-        },
-    )
-    .await;
+    cancel_deletion(&state, &user, user.id).await?;
     Ok(Json(json!({"object": "account.restore", "restored": true})))
 }
 
@@ -324,27 +331,7 @@ pub async fn admin_restore(
 ) -> Result<Json<Value>, Reply> {
     require_admin(&caller)?;
     let user = user_id_in_path(&id)?;
-    let store = state.gateway.store();
-    if !store.cancel_deletion(user).await.map_err(store_error)? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "This account is not scheduled for deletion (or was already erased).",
-        )
-        .into());
-    }
-    state.gateway.reload_access().await.map_err(store_error)?;
-    audit::record(
-        store,
-        Some(&caller.user),
-        Change {
-            action: "account.restore",
-            target: "user",
-            target_id: Some(id),
-            subject: Some(user),
-            detail: json!({}),
-        },
-    )
-    .await;
+    cancel_deletion(&state, &caller.user, user).await?;
     Ok(Json(state_json(
         &state.retention,
         &privacy_state(&state, user).await?,
