@@ -236,6 +236,7 @@ pub async fn start_with_mailer(
         batch_size: config.log_batch_size,
         flush_interval: config.log_flush_interval,
         queue: config.log_queue,
+        hold_write_delay: config.billing.hold_write_delay,
     };
     let mut money = Money::new(MoneyConfig {
         prepaid: config.billing.prepaid,

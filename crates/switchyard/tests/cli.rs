@@ -496,14 +496,14 @@ async fn killed_mid_stream(name: &str, path: &str, body: serde_json::Value) {
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();
     stream.next().await.unwrap().unwrap();
-    // The hold is written within a few flush intervals.
+    // The hold is written once it has been parked for `billing.hold_write_delay_ms` (2 s).
     let url = format!(
         "sqlite://{}",
         dir.join("switchyard-data/switchyard.db").display()
     );
     let store = Store::connect(&url).await.unwrap();
     let mut open = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..500 {
         open = store.open_holds(None, None, 10).await.unwrap();
         if !open.is_empty() {
             break;

@@ -19,7 +19,7 @@ use switchyard_testkit::TestApp;
 fn cluster_config() -> String {
     format!(
         "redis_url = \"redis://127.0.0.1:6379/0\"\n\
-         [billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\n{}",
+         [billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\nhold_write_delay_ms = 100\n{}",
         common::CENT_MODEL
     )
 }
@@ -147,7 +147,7 @@ async fn cuttable_redis() -> (String, tokio::sync::watch::Sender<bool>) {
 async fn a_redis_outage_refuses_paid_requests() {
     let (url, cut) = cuttable_redis().await;
     let config = format!(
-        "redis_url = \"{url}\"\n[billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\n{}",
+        "redis_url = \"{url}\"\n[billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\nhold_write_delay_ms = 100\n{}",
         common::CENT_MODEL
     );
     let app = TestApp::spawn_with(Backend::Postgres, &config).await;

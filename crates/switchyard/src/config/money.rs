@@ -29,6 +29,9 @@ pub struct Billing {
     /// Cluster mode (`redis_url` set): how long a reservation counts in Redis against other
     /// replicas; longer than a log flush plus a balance refresh.
     pub cluster_grace: Duration,
+    /// How long a request's hold stays in memory before the writer records it in the ledger;
+    /// a request that settles sooner is written as one posted transfer.
+    pub hold_write_delay: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +44,7 @@ pub(super) struct BillingSection {
     sweep_interval_ms: u64,
     refresh_ms: u64,
     cluster_grace_ms: u64,
+    hold_write_delay_ms: u64,
 }
 
 impl Default for BillingSection {
@@ -53,6 +57,7 @@ impl Default for BillingSection {
             sweep_interval_ms: 30_000,
             refresh_ms: 1_000,
             cluster_grace_ms: 10_000,
+            hold_write_delay_ms: 2_000,
         }
     }
 }
@@ -278,11 +283,15 @@ pub(super) fn billing(
     }
     let refresh = ms(section.refresh_ms.max(50));
     let cluster_grace = ms(section.cluster_grace_ms);
-    if cluster_grace <= flush + refresh {
+    let hold_write_delay = ms(section.hold_write_delay_ms);
+    // Another replica sees a hold once it is written (after the delay and a flush) and its
+    // balance refreshed; until then only the hold's Redis reservation counts against it.
+    let shown = hold_write_delay + flush + refresh;
+    if cluster_grace <= shown {
         bail!(
-            "`billing.cluster_grace_ms` ({} ms) must be longer than `log.flush_ms` plus `billing.refresh_ms` ({} ms): a reservation must count in Redis until every replica's balance shows it",
+            "`billing.cluster_grace_ms` ({} ms) must be longer than `billing.hold_write_delay_ms` plus `log.flush_ms` plus `billing.refresh_ms` ({} ms): a reservation must count in Redis until every replica's balance shows it",
             cluster_grace.as_millis(),
-            (flush + refresh).as_millis()
+            shown.as_millis()
         );
     }
     Ok(Billing {
@@ -293,6 +302,7 @@ pub(super) fn billing(
         sweep_interval: ms(section.sweep_interval_ms.max(100)),
         refresh_interval: refresh,
         cluster_grace,
+        hold_write_delay,
     })
 }
 

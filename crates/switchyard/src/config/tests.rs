@@ -224,15 +224,26 @@ fn error(toml: &str, env: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn the_cluster_grace_outlasts_a_flush_and_a_refresh() {
+fn the_cluster_grace_outlasts_a_written_hold_a_flush_and_a_refresh() {
     let demo = "[[providers]]\nname=\"d\"\nkind=\"demo\"\n";
     let config = load(&sources(Some(demo), &[])).unwrap();
     assert_eq!(config.billing.cluster_grace, Duration::from_secs(10));
     let e = error(&format!("[billing]\ncluster_grace_ms = 1000\n{demo}"), &[]);
     assert!(
-        e.contains("cluster_grace_ms") && e.contains("1200 ms"),
+        e.contains("cluster_grace_ms") && e.contains("3200 ms"),
         "{e}"
     );
+    let e = error(
+        &format!("[billing]\ncluster_grace_ms = 3000\nhold_write_delay_ms = 1800\n{demo}"),
+        &[],
+    );
+    assert!(
+        e.contains("hold_write_delay_ms") && e.contains("3000 ms"),
+        "{e}"
+    );
+    let quick = format!("[billing]\ncluster_grace_ms = 1500\nhold_write_delay_ms = 100\n{demo}");
+    let config = load(&sources(Some(&quick), &[])).unwrap();
+    assert_eq!(config.billing.hold_write_delay, Duration::from_millis(100));
 }
 
 #[test]

@@ -6,6 +6,12 @@
 //! task ends only when every sender is gone (the server stopped and every stream finished), and
 //! drains the channel first; a failed write is retried, never dropped (every write is
 //! idempotent). One channel keeps a request's hold ahead of its settlement.
+//!
+//! Holds are parked before they are written (`park.rs`): most requests settle within
+//! [`WriterConfig::hold_write_delay`], and then one posted transfer is written instead of a
+//! hold, its resolution and the open-hold bookkeeping between them.
+
+mod park;
 
 use crate::capture::Captured;
 use crate::money::Money;
@@ -26,6 +32,9 @@ pub struct WriterConfig {
     pub flush_interval: Duration,
     /// Rows queued before senders spill to a task (see `send`).
     pub queue: usize,
+    /// How long a request's hold waits in memory before it is written to the ledger. Zero
+    /// writes it with the batch that receives it (unless its settlement is in that batch).
+    pub hold_write_delay: Duration,
 }
 
 impl Default for WriterConfig {
@@ -34,6 +43,7 @@ impl Default for WriterConfig {
             batch_size: 512,
             flush_interval: Duration::from_millis(200),
             queue: 65_536,
+            hold_write_delay: Duration::from_secs(2),
         }
     }
 }
@@ -116,18 +126,11 @@ async fn run(
     mut rx: mpsc::Receiver<Record>,
 ) {
     let mut batch = Vec::with_capacity(config.batch_size);
-    // `recv_many` waits for the first row of a batch and takes whatever else is queued.
-    while rx.recv_many(&mut batch, config.batch_size).await > 0 {
-        let deadline = tokio::time::Instant::now() + config.flush_interval;
-        let mut open = true;
-        while open && batch.len() < config.batch_size {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tokio::time::sleep(GATHER_TICK.min(deadline - now)).await;
-            open = gather(&mut rx, &mut batch, config.batch_size);
-        }
+    let mut parked = park::Parked::default();
+    let delay_ms = i64::try_from(config.hold_write_delay.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let due = parked.next_due(delay_ms);
+        let open = next_batch(&mut rx, &mut batch, &config, due).await;
         let mut logs = Vec::new();
         let mut transfers = Vec::new();
         let mut contents = Vec::new();
@@ -141,8 +144,12 @@ async fn run(
                 Record::Barrier(done) => barriers.push(done),
             }
         }
+        // A barrier promises that everything queued before it is written, parked holds too;
+        // so does the end of the channel.
+        let everything = !open || !barriers.is_empty();
+        let transfers = parked.take(transfers, now_millis(), delay_ms, everything);
+        metrics::gauge!("switchyard_ledger_holds_parked").set(parked.len() as f64);
         // Transfers first: a crash between the two writes loses a log row, never a charge.
-        let transfers = collapse(transfers);
         write_transfers(&store, &money, &transfers).await;
         write(&store, &logs).await;
         add_spend(&store, &logs).await;
@@ -150,7 +157,51 @@ async fn run(
         for done in barriers {
             let _ = done.send(());
         }
+        if !open {
+            return;
+        }
     }
+}
+
+/// Waits for the next batch: its first record (or, with holds parked, until the oldest is
+/// `due`, Unix ms), then whatever else arrives within the flush interval, up to the batch
+/// size. False once every sender is gone and the channel is empty.
+async fn next_batch(
+    rx: &mut mpsc::Receiver<Record>,
+    batch: &mut Vec<Record>,
+    config: &WriterConfig,
+    due: Option<i64>,
+) -> bool {
+    // `recv_many` is cancel safe: a timeout loses no record.
+    let received = match due {
+        None => rx.recv_many(batch, config.batch_size).await,
+        Some(due) => {
+            let wait = Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0));
+            match tokio::time::timeout(wait, rx.recv_many(batch, config.batch_size)).await {
+                Ok(n) => n,
+                // Time to write the holds that fell due; no record came.
+                Err(_) => return true,
+            }
+        }
+    };
+    if received == 0 {
+        return false;
+    }
+    let deadline = tokio::time::Instant::now() + config.flush_interval;
+    let mut open = true;
+    while open && batch.len() < config.batch_size {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        tokio::time::sleep(GATHER_TICK.min(deadline - now)).await;
+        open = gather(rx, batch, config.batch_size);
+    }
+    true
+}
+
+fn now_millis() -> i64 {
+    crate::pipeline::now_millis()
 }
 
 /// Moves queued rows into `batch` without waiting. False once every sender is gone: the
@@ -164,47 +215,6 @@ fn gather(rx: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>, max: usize) 
         }
     }
     true
-}
-
-/// A hold whose resolution is in the same batch never needs to be open in the store: the two
-/// are written as their outcome, one posted transfer of the settled amount under the
-/// resolution's id (or nothing, for a void). Balances come out the same, the batch is applied
-/// in one transaction, and most requests end within one flush interval, so this halves the
-/// ledger rows and skips the open-hold bookkeeping on the common path.
-pub(crate) fn collapse(transfers: Vec<Transfer>) -> Vec<Transfer> {
-    use std::collections::HashMap;
-    use switchyard_core::ledger::Phase;
-    let resolved: HashMap<String, usize> = transfers
-        .iter()
-        .enumerate()
-        .filter_map(|(at, t)| t.phase.resolves().map(|p| (p.to_owned(), at)))
-        .collect();
-    let mut holds: HashMap<usize, Transfer> = HashMap::new();
-    let mut out = Vec::with_capacity(transfers.len());
-    for (at, t) in transfers.into_iter().enumerate() {
-        match (&t.phase, resolved.get(&t.id)) {
-            (Phase::Pending { .. }, Some(&later)) if later > at => {
-                holds.insert(later, t);
-            }
-            (Phase::Post { .. } | Phase::Void { .. }, _) if holds.contains_key(&at) => {
-                let Some(hold) = holds.remove(&at) else {
-                    continue;
-                };
-                let moved = t.amount.min(hold.amount);
-                if matches!(t.phase, Phase::Post { .. }) && moved > switchyard_core::Nanos::ZERO {
-                    out.push(Transfer {
-                        debit: hold.debit,
-                        credit: hold.credit,
-                        amount: moved,
-                        phase: Phase::Posted,
-                        ..t
-                    });
-                }
-            }
-            _ => out.push(t),
-        }
-    }
-    out
 }
 
 /// Applies a batch of transfers, retrying with backoff until the store takes it. A transfer the
@@ -312,41 +322,6 @@ async fn write_contents(store: &Store, batch: &[ContentLog]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_core::ledger::{AccountId, Book};
-
-    #[test]
-    fn collapsing_a_batch_leaves_every_balance_as_it_was() {
-        let user = switchyard_core::UserId::new();
-        let (a, b, c) = (RequestId::new(), RequestId::new(), RequestId::new());
-        let batch = vec![
-            Transfer::hold(a, user, Nanos(100), 0, 1_000),
-            Transfer::hold(b, user, Nanos(100), 0, 1_000),
-            Transfer::hold(c, user, Nanos(100), 0, 1_000),
-            Transfer::settle(a, user, Nanos(30), 1),
-            Transfer::settle(b, user, Nanos::ZERO, 1),
-        ];
-        let collapsed = collapse(batch.clone());
-        // a → one posted charge, b → nothing, c stays an open hold.
-        assert_eq!(collapsed.len(), 2);
-        let (mut full, mut short) = (Book::default(), Book::default());
-        for t in &batch {
-            full.apply(t).unwrap();
-        }
-        for t in &collapsed {
-            short.apply(t).unwrap();
-        }
-        let me = AccountId::user(user);
-        assert_eq!(full.totals(&me).balance(), short.totals(&me).balance());
-        assert_eq!(full.totals(&me).available(), short.totals(&me).available());
-        assert_eq!(
-            full.totals(&AccountId::revenue()).credits_posted,
-            short.totals(&AccountId::revenue()).credits_posted
-        );
-        assert_eq!(short.open_holds().count(), 1);
-        // A settlement whose hold was written in an earlier batch is kept as it is.
-        let late = vec![Transfer::settle(c, user, Nanos(10), 2)];
-        assert_eq!(collapse(late.clone()), late);
-    }
     use switchyard_core::usage::UsageSource;
     use switchyard_core::{Nanos, RequestId};
     use switchyard_store::test_support::TestDb;
@@ -397,6 +372,7 @@ mod tests {
             flush_interval: Duration::from_secs(30),
             // Smaller than the load, so senders also spill to waiting tasks.
             queue: 100,
+            ..WriterConfig::default()
         };
         let (tx, handle) = spawn(
             store.clone(),
@@ -433,6 +409,7 @@ mod tests {
             batch_size: 512,
             flush_interval: Duration::from_millis(50),
             queue: 16,
+            ..WriterConfig::default()
         };
         let (tx, _handle) = spawn(
             store.clone(),
