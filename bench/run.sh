@@ -156,7 +156,7 @@ database_url = "sqlite://$WORK/data/switchyard.db"
 data_dir = "$WORK/data"
 
 [log]
-batch_size = 512
+batch_size = 2048
 flush_ms = 200
 
 [[providers]]

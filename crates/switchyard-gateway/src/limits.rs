@@ -254,34 +254,6 @@ impl Limits {
     }
 }
 
-/// The counters a charged request adds to: its key's and its user's, in every window.
-pub(crate) fn counters_of(
-    key: Option<KeyId>,
-    user: Option<UserId>,
-    cost: Nanos,
-    at: i64,
-) -> Vec<SpendCounter> {
-    let mut out = Vec::new();
-    if cost <= Nanos::ZERO {
-        return out;
-    }
-    let owners = [
-        key.map(|k| (Scope::Key, k.to_string())),
-        user.map(|u| (Scope::User, u.to_string())),
-    ];
-    for (scope, owner) in owners.into_iter().flatten() {
-        for window in Window::ALL {
-            out.push(SpendCounter {
-                scope,
-                owner: owner.clone(),
-                period: period(window, at).label,
-                spent: cost,
-            });
-        }
-    }
-    out
-}
-
 /// Whole seconds from `now` to `at` (unix ms), rounded up, at least 1.
 fn seconds_until(at: i64, now: i64) -> i64 {
     ((at - now + 999) / 1_000).max(1)

@@ -5,7 +5,9 @@
 use crate::{Store, StoreError};
 use std::collections::BTreeMap;
 use switchyard_core::Nanos;
-use switchyard_core::limits::{Scope, SpendLimits};
+use switchyard_core::limits::{Scope, SpendLimits, Window, period};
+use switchyard_core::log::RequestLog;
+use switchyard_core::retention::DAY_MS;
 
 /// One counter: who, which period label (`total`, `d2026-11-29`, `m2026-11`), how much.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +16,46 @@ pub struct SpendCounter {
     pub owner: String,
     pub period: String,
     pub spent: Nanos,
+}
+
+/// A batch's spending summed per counter: (scope, owner, period label) → nanos.
+pub(crate) type SpendGroups = BTreeMap<(Scope, String, String), i64>;
+
+/// Columns bound per counter by [`SPEND_INSERT`].
+const SPEND_COLUMNS: usize = 4;
+
+/// Counters per multi-row upsert, within both backends' bind limits.
+pub(crate) const SPEND_ROWS_PER_UPSERT: usize = 32_766 / SPEND_COLUMNS;
+
+pub(crate) const SPEND_INSERT: &str =
+    "INSERT INTO spend_counters (scope, owner, period, spent_nanos) ";
+pub(crate) const SPEND_CONFLICT: &str = " ON CONFLICT (scope, owner, period) DO UPDATE SET \
+     spent_nanos = spend_counters.spent_nanos + excluded.spent_nanos";
+
+/// What `rows` add to the spend counters of their keys and users: per owner, the total, the
+/// UTC day's and the UTC month's. Each period label is formatted once per day in the batch,
+/// not once per row.
+pub(crate) fn spend_groups<'a>(rows: impl Iterator<Item = &'a RequestLog>) -> SpendGroups {
+    let mut labels: BTreeMap<i64, [String; 3]> = BTreeMap::new();
+    let mut groups = SpendGroups::new();
+    for row in rows.filter(|r| r.cost > Nanos::ZERO) {
+        let day = row.created_at.div_euclid(DAY_MS);
+        let periods = labels
+            .entry(day)
+            .or_insert_with(|| Window::ALL.map(|w| period(w, row.created_at).label));
+        let owners = [
+            row.key_id.map(|k| (Scope::Key, k.to_string())),
+            row.user_id.map(|u| (Scope::User, u.to_string())),
+        ];
+        for (scope, owner) in owners.into_iter().flatten() {
+            for label in periods.iter() {
+                *groups
+                    .entry((scope, owner.clone(), label.clone()))
+                    .or_default() += row.cost.0;
+            }
+        }
+    }
+    groups
 }
 
 /// scope, owner, and the three limits in nanos, as selected.

@@ -7,6 +7,7 @@
 //! negative number that would poison every SQL sum over the column.
 
 use crate::access::parse_id;
+use crate::limits::{SPEND_CONFLICT, SPEND_INSERT, SPEND_ROWS_PER_UPSERT, spend_groups};
 use crate::traffic::{TRAFFIC_CONFLICT, TRAFFIC_INSERT, TRAFFIC_ROWS_PER_UPSERT, traffic_groups};
 use crate::usage::{
     PLATFORM_CONFLICT, PLATFORM_INSERT, ROLLUP_CONFLICT, ROLLUP_INSERT, ROLLUP_ROWS_PER_UPSERT,
@@ -34,9 +35,9 @@ const DEFAULT_LIMIT: u32 = 100;
 /// Columns bound per row by [`Store::insert_request_logs`].
 const LOG_COLUMNS: usize = 23;
 
-/// Rows per INSERT statement. Far below both backends' bind limits today; beyond a few hundred
-/// rows a larger statement saves little and costs more to prepare.
-const MAX_ROWS_PER_INSERT: usize = 1_000;
+/// Rows per INSERT statement. Far below both backends' bind limits; beyond a few hundred rows
+/// a larger statement saves little, and a batch's last, shorter statement is parsed afresh.
+const MAX_ROWS_PER_INSERT: usize = 256;
 
 macro_rules! log_columns {
     () => {
@@ -59,9 +60,10 @@ macro_rules! prefixed_log_columns {
 
 impl Store {
     /// Writes a batch of log rows in one transaction, as few multi-row INSERTs as each
-    /// backend's bind-variable limit allows, and adds them to the daily rollup in the same
-    /// transaction. Rows whose id is already stored are skipped (and not counted again), so a
-    /// writer that retries a batch after an ambiguous failure never duplicates a line.
+    /// backend's bind-variable limit allows, and adds them to the daily rollups, the traffic
+    /// minutes and the spend counters of their keys and users in the same transaction. Rows
+    /// whose id is already stored are skipped (and not counted again), so a writer that
+    /// retries a batch after an ambiguous failure never duplicates a line or a charge.
     pub async fn insert_request_logs(&self, rows: &[RequestLog]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -74,12 +76,11 @@ impl Store {
             // case, so a first write builds no set.
             let mut skipped: Option<HashSet<String>> = None;
             while !rest.is_empty() {
-                // Chunks come in three fixed sizes, so three prepared statements serve every
-                // batch; a statement per tail length would be parsed afresh on each flush.
-                let size = [per_statement, TAIL_CHUNK, 1]
-                    .into_iter()
-                    .find(|&n| n <= rest.len())
-                    .unwrap_or(1);
+                // Full chunks share one cached statement. The rest goes in one statement
+                // parsed for this batch only: one parse costs less than a round trip per row
+                // (every SQLite statement is one to sqlx's worker thread), and caching a
+                // statement per tail length would evict the full one.
+                let size = per_statement.min(rest.len());
                 let (chunk, tail) = rest.split_at(size);
                 rest = tail;
                 let mut insert =
@@ -110,7 +111,11 @@ impl Store {
                         .push_bind(log.jurisdiction.as_deref());
                 });
                 insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                let added: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                let added: Vec<String> = insert
+                    .build_query_scalar()
+                    .persistent(size == per_statement)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 if added.len() < chunk.len() {
                     let added: HashSet<String> = added.into_iter().collect();
                     let set = skipped.get_or_insert_with(HashSet::new);
@@ -170,6 +175,18 @@ impl Store {
                 upsert.push(TRAFFIC_CONFLICT);
                 upsert.build().persistent(false).execute(&mut *tx).await?;
             }
+            let spend: Vec<_> = spend_groups(added()).into_iter().collect();
+            for chunk in spend.chunks(SPEND_ROWS_PER_UPSERT) {
+                let mut upsert = QueryBuilder::new(SPEND_INSERT);
+                upsert.push_values(chunk, |mut row, ((scope, owner, period), spent)| {
+                    row.push_bind(scope.as_str())
+                        .push_bind(owner.as_str())
+                        .push_bind(period.as_str())
+                        .push_bind(*spent);
+                });
+                upsert.push(SPEND_CONFLICT);
+                upsert.build().persistent(false).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -222,10 +239,6 @@ impl Store {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 }
-
-/// How many log rows fit in one INSERT on `backend`.
-/// The middle chunk size for the rows left after the full statements.
-const TAIL_CHUNK: usize = 16;
 
 fn rows_per_insert(backend: Backend) -> usize {
     // SQLite's limit is a compile-time option (32,766 by default since 3.32); PostgreSQL's

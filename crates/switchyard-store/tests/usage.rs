@@ -1,6 +1,6 @@
 //! The usage pages' store queries on both backends: the daily rollup stays equal to the log it
-//! sums (across batches, retried batches and overlapping ones), and so does the per-minute
-//! traffic table; keyset pages are gapless, and
+//! sums (across batches, retried batches and overlapping ones), and so do the per-minute
+//! traffic table and the spend counters; keyset pages are gapless, and
 //! every filter shape of a usage page is answered from an index in index order.
 
 #![allow(clippy::unwrap_used)]
@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use switchyard_core::catalog::Role;
+use switchyard_core::limits::{Scope, Window, period};
 use switchyard_core::log::RequestLog;
 use switchyard_core::usage::UsageSource;
 use switchyard_core::{KeyId, Nanos, RequestId, UserId};
@@ -136,6 +137,31 @@ async fn the_rollup_equals_the_sums_of_the_log(store: Store) {
             .count();
         assert_eq!(cell.requests, counted as i64, "{cell:?}");
     }
+    // The spend counters of keys and users count every row once too, in each period.
+    let mut expected: BTreeMap<(Scope, String, String), i64> = BTreeMap::new();
+    for r in &rows {
+        let owners = [
+            r.key_id.map(|k| (Scope::Key, k.to_string())),
+            r.user_id.map(|u| (Scope::User, u.to_string())),
+        ];
+        for (scope, owner) in owners.into_iter().flatten() {
+            for window in Window::ALL {
+                let label = period(window, r.created_at).label;
+                *expected.entry((scope, owner.clone(), label)).or_default() += r.cost.0;
+            }
+        }
+    }
+    let mut labels: Vec<String> = expected.keys().map(|(_, _, l)| l.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    let got: BTreeMap<(Scope, String, String), i64> = store
+        .spend_counters(&labels)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| ((c.scope, c.owner, c.period), c.spent.0))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 async fn pages_are_gapless_under_colliding_timestamps(store: Store) {

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 #[derive(Clone, Copy, Debug)]
 pub struct WriterConfig {
-    /// Most rows in one INSERT transaction.
+    /// Most records (log rows, transfers, content) in one batch.
     pub batch_size: usize,
     /// Longest a row waits for its batch to fill.
     pub flush_interval: Duration,
@@ -40,7 +40,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            batch_size: 512,
+            batch_size: 2_048,
             flush_interval: Duration::from_millis(200),
             queue: 65_536,
             hold_write_delay: Duration::from_secs(2),
@@ -151,8 +151,8 @@ async fn run(
         metrics::gauge!("switchyard_ledger_holds_parked").set(parked.len() as f64);
         // Transfers first: a crash between the two writes loses a log row, never a charge.
         write_transfers(&store, &money, &transfers).await;
+        // The log rows carry the spend counters and rollups, counted once per row.
         write(&store, &logs).await;
-        add_spend(&store, &logs).await;
         write_contents(&store, &contents).await;
         for done in barriers {
             let _ = done.send(());
@@ -240,30 +240,6 @@ async fn write_transfers(store: &Store, money: &Money, transfers: &[Transfer]) {
             Err(e) => {
                 metrics::counter!("switchyard_ledger_write_errors_total").increment(1);
                 tracing::warn!(error = %e, transfers = transfers.len(), "ledger write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-/// Adds the batch's charges to the spend counters of their keys and users. Retried like the
-/// rest; an ambiguous failure retried can count a batch twice, which errs on the side of the
-/// limit.
-async fn add_spend(store: &Store, rows: &[RequestLog]) {
-    let counters: Vec<_> = rows
-        .iter()
-        .flat_map(|r| crate::limits::counters_of(r.key_id, r.user_id, r.cost, r.created_at))
-        .collect();
-    if counters.is_empty() {
-        return;
-    }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match store.add_spend(&counters).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "adding to the spend counters failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

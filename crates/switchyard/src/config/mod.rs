@@ -232,7 +232,7 @@ struct LogSection {
 impl Default for LogSection {
     fn default() -> Self {
         LogSection {
-            batch_size: 512,
+            batch_size: 2_048,
             flush_ms: 200,
             queue: 65_536,
         }
