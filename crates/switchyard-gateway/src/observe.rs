@@ -1,29 +1,86 @@
 //! Prometheus metrics of the hot path. Names are part of the operator's contract.
 
+use arc_swap::ArcSwap;
+use metrics::{Counter, Histogram};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use switchyard_core::log::RequestLog;
+
+/// The handles one finished request records into, for one endpoint, model and status.
+struct Handles {
+    requests: Counter,
+    duration: Histogram,
+    ttft: Histogram,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    cost: Counter,
+}
+
+impl Handles {
+    fn register(endpoint: &str, model: &str, status: &'static str) -> Handles {
+        let (endpoint, model) = (endpoint.to_owned(), model.to_owned());
+        Handles {
+            requests: metrics::counter!("switchyard_requests_total", "endpoint" => endpoint.clone(), "model" => model.clone(), "status" => status),
+            duration: metrics::histogram!("switchyard_request_duration_seconds", "endpoint" => endpoint, "model" => model.clone()),
+            ttft: metrics::histogram!("switchyard_time_to_first_token_seconds", "model" => model.clone()),
+            prompt_tokens: metrics::counter!("switchyard_tokens_total", "model" => model.clone(), "type" => "prompt"),
+            completion_tokens: metrics::counter!("switchyard_tokens_total", "model" => model.clone(), "type" => "completion"),
+            cost: metrics::counter!("switchyard_cost_nanousd_total", "model" => model),
+        }
+    }
+}
+
+/// Model → (endpoint, status, handles). Registered once per combination, so a finished
+/// request costs a map lookup rather than six label allocations and registry searches.
+type Registered = HashMap<String, Vec<(String, &'static str, Arc<Handles>)>>;
+
+static HANDLES: LazyLock<ArcSwap<Registered>> = LazyLock::new(ArcSwap::default);
+
+/// Combinations kept; beyond this (clients inventing model names) handles are registered per
+/// request, as they were before the cache, rather than growing it without bound.
+const MOST_HANDLES: usize = 4_096;
+
+fn handles(endpoint: &str, model: &str, status: &'static str) -> Arc<Handles> {
+    let found = HANDLES.load().get(model).and_then(|entries| {
+        entries
+            .iter()
+            .find(|(e, s, _)| e == endpoint && *s == status)
+            .map(|(_, _, h)| h.clone())
+    });
+    if let Some(handles) = found {
+        return handles;
+    }
+    let fresh = Arc::new(Handles::register(endpoint, model, status));
+    if HANDLES.load().values().map(Vec::len).sum::<usize>() < MOST_HANDLES {
+        HANDLES.rcu(|registered| {
+            let mut registered = Registered::clone(registered);
+            let entries = registered.entry(model.to_owned()).or_default();
+            if !entries
+                .iter()
+                .any(|(e, s, _)| e == endpoint && *s == status)
+            {
+                entries.push((endpoint.to_owned(), status, fresh.clone()));
+            }
+            registered
+        });
+    }
+    fresh
+}
 
 /// Records the metrics of one finished request.
 pub fn request_finished(row: &RequestLog) {
-    let status = status_label(row.status);
-    let endpoint = row.endpoint.clone();
-    let model = row.model.clone();
-    metrics::counter!("switchyard_requests_total", "endpoint" => endpoint.clone(), "model" => model.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("switchyard_request_duration_seconds", "endpoint" => endpoint, "model" => model.clone())
-        .record(row.latency_us as f64 / 1e6);
+    let handles = handles(&row.endpoint, &row.model, status_label(row.status));
+    handles.requests.increment(1);
+    handles.duration.record(row.latency_us as f64 / 1e6);
     if let Some(ttft) = row.ttft_us {
-        metrics::histogram!("switchyard_time_to_first_token_seconds", "model" => model.clone())
-            .record(ttft as f64 / 1e6);
+        handles.ttft.record(ttft as f64 / 1e6);
     }
     if row.prompt_tokens > 0 || row.completion_tokens > 0 {
-        metrics::counter!("switchyard_tokens_total", "model" => model.clone(), "type" => "prompt")
-            .increment(row.prompt_tokens);
-        metrics::counter!("switchyard_tokens_total", "model" => model.clone(), "type" => "completion")
-            .increment(row.completion_tokens);
+        handles.prompt_tokens.increment(row.prompt_tokens);
+        handles.completion_tokens.increment(row.completion_tokens);
     }
     if row.cost.0 > 0 {
-        metrics::counter!("switchyard_cost_nanousd_total", "model" => model)
-            .increment(row.cost.0.unsigned_abs());
+        handles.cost.increment(row.cost.0.unsigned_abs());
     }
 }
 

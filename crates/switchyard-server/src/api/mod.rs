@@ -37,13 +37,6 @@ use switchyard_gateway::ApiError;
 pub fn router(state: AppState) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
-        .route("/v1/chat/completions", post(inference::chat_completions))
-        .route("/v1/embeddings", post(inference::embeddings))
-        .route("/v1/messages", post(inference::messages))
-        .route("/v1/messages/count_tokens", post(inference::count_tokens))
-        .route("/v1/responses", post(inference::responses))
-        .route("/v1/models", get(inference::list_models))
-        .route("/v1/models/{id}", get(inference::get_model))
         .route(
             "/api/users",
             get(manage::list_users).post(manage::create_user),
@@ -171,6 +164,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::audit::trail,
         ))
+        // After the audit layer, which records `/api` writes only: the inference routes (the
+        // hot path) do not pass through it.
+        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route("/v1/embeddings", post(inference::embeddings))
+        .route("/v1/messages", post(inference::messages))
+        .route("/v1/messages/count_tokens", post(inference::count_tokens))
+        .route("/v1/responses", post(inference::responses))
+        .route("/v1/models", get(inference::list_models))
+        .route("/v1/models/{id}", get(inference::get_model))
         .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
