@@ -339,7 +339,7 @@ BALANCE="$("${SY_ENV[@]}" "$SWITCHYARD_BIN" balance --user bench@example.com --c
   }' "$TSV"
   echo
   echo "Request-log rows written by Switchyard: $LOG_ROWS; requests it counted: $SERVED; metered cost: $COST nano-USD."
-  echo "Ledger transfers written (a hold and a settlement per request): $TRANSFERS; the bench user's balance after 1,000,000 USD of credit: $BALANCE."
+  echo "Ledger transfers written (one per paid request; a hold is written only if its request outlives billing.hold_write_delay_ms): $TRANSFERS; the bench user's balance after 1,000,000 USD of credit: $BALANCE."
   echo
   echo "### Targets (non-streaming chat at c=$TARGET_CONCURRENCY, key auth + metering + logging on)"
   echo

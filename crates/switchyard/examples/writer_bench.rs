@@ -7,8 +7,9 @@
 //! baseline of the same run, it also measures the log rows alone.
 //!
 //!     cargo run --release -p switchyard --example writer_bench
-//!     REQUESTS=50000 BATCH=512 BACKENDS="sqlite postgres" (the defaults; BATCH is
-//!     `log.batch_size`, records per batch: a paid request queues three)
+//!     REQUESTS=50000 BATCH=2048 BACKENDS="sqlite postgres" (the defaults; BATCH is
+//!     `log.batch_size`, records per batch: a paid request queues three). SQLX_TRACE=1
+//!     prints every statement with its time (`sqlx::query=debug`).
 
 // A benchmark, not product code: a failed set-up is a failed run, and panicking says where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
