@@ -217,82 +217,85 @@ fn gather(rx: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>, max: usize) 
     true
 }
 
-/// Applies a batch of transfers, retrying with backoff until the store takes it. A transfer the
-/// ledger refuses (a bug: the hot path builds only valid ones) is reported and skipped.
+/// Runs `attempt` until it succeeds, waiting 50 ms after the first failure and twice as long
+/// after each next one, up to 5 s. Every write it serves is idempotent, so a retry after an
+/// ambiguous failure cannot write anything twice. `errors` counts the failures.
+async fn until_written<T, E, F, Fut>(
+    what: &str,
+    records: usize,
+    errors: &'static str,
+    mut attempt: F,
+) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Ok(done) => return done,
+            Err(e) => {
+                metrics::counter!(errors).increment(1);
+                tracing::warn!(error = %e, records, "{what} write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Applies a batch of transfers. A transfer the ledger refuses (a bug: the hot path builds
+/// only valid ones) is reported and skipped.
 async fn write_transfers(store: &Store, money: &Money, transfers: &[Transfer]) {
     if transfers.is_empty() {
         return;
     }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match money.write(store, transfers).await {
-            Ok(batch) => {
-                metrics::counter!("switchyard_ledger_transfers_written_total")
-                    .increment(transfers.len() as u64);
-                for (t, result) in transfers.iter().zip(&batch.results) {
-                    if let Err(e) = result {
-                        metrics::counter!("switchyard_ledger_transfers_refused_total").increment(1);
-                        tracing::error!(transfer = %t.id, error = %e, "the ledger refused a transfer");
-                    }
-                }
-                return;
-            }
-            Err(e) => {
-                metrics::counter!("switchyard_ledger_write_errors_total").increment(1);
-                tracing::warn!(error = %e, transfers = transfers.len(), "ledger write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+    let batch = until_written(
+        "ledger",
+        transfers.len(),
+        "switchyard_ledger_write_errors_total",
+        || money.write(store, transfers),
+    )
+    .await;
+    metrics::counter!("switchyard_ledger_transfers_written_total")
+        .increment(transfers.len() as u64);
+    for (t, result) in transfers.iter().zip(&batch.results) {
+        if let Err(e) = result {
+            metrics::counter!("switchyard_ledger_transfers_refused_total").increment(1);
+            tracing::error!(transfer = %t.id, error = %e, "the ledger refused a transfer");
         }
     }
 }
 
-/// Writes one batch, retrying with backoff until it succeeds. Rows have unique ids and the
-/// store ignores duplicates, so a retry after an ambiguous failure cannot double a row.
+/// Writes a batch of log rows. Rows have unique ids and the store skips duplicates.
 async fn write(store: &Store, batch: &[RequestLog]) {
     if batch.is_empty() {
         return;
     }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match store.insert_request_logs(batch).await {
-            Ok(()) => {
-                metrics::counter!("switchyard_log_rows_written_total")
-                    .increment(batch.len() as u64);
-                return;
-            }
-            Err(e) => {
-                metrics::counter!("switchyard_log_write_errors_total").increment(1);
-                tracing::warn!(error = %e, rows = batch.len(), "request log write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    until_written(
+        "request log",
+        batch.len(),
+        "switchyard_log_write_errors_total",
+        || store.insert_request_logs(batch),
+    )
+    .await;
+    metrics::counter!("switchyard_log_rows_written_total").increment(batch.len() as u64);
 }
 
-/// Writes a batch of captured content, retrying like the log rows (duplicates are skipped,
-/// so a retry after an ambiguous failure is harmless).
+/// Writes a batch of captured content (duplicates are skipped, like the log rows').
 async fn write_contents(store: &Store, batch: &[ContentLog]) {
     if batch.is_empty() {
         return;
     }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match store.insert_content_logs(batch).await {
-            Ok(()) => {
-                metrics::counter!("switchyard_content_rows_written_total")
-                    .increment(batch.len() as u64);
-                return;
-            }
-            Err(e) => {
-                metrics::counter!("switchyard_content_write_errors_total").increment(1);
-                tracing::warn!(error = %e, rows = batch.len(), "content log write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    until_written(
+        "content log",
+        batch.len(),
+        "switchyard_content_write_errors_total",
+        || store.insert_content_logs(batch),
+    )
+    .await;
+    metrics::counter!("switchyard_content_rows_written_total").increment(batch.len() as u64);
 }
 
 #[cfg(test)]
