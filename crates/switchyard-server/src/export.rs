@@ -26,6 +26,7 @@
 //! at the same bound, fixed when the export starts (requests that arrived before it; transfers
 //! up to the newest one then), so the two files hold the same rows.
 
+mod fields;
 mod sections;
 
 pub use sections::SECTIONS;
