@@ -284,6 +284,13 @@ pub(super) fn billing(
     let refresh = ms(section.refresh_ms.max(50));
     let cluster_grace = ms(section.cluster_grace_ms);
     let hold_write_delay = ms(section.hold_write_delay_ms);
+    if hold_write_delay >= hold_ttl {
+        bail!(
+            "`billing.hold_write_delay_ms` ({} ms) must be shorter than `billing.hold_ttl_ms` ({} ms): a hold must be written before the sweeper may void it",
+            hold_write_delay.as_millis(),
+            hold_ttl.as_millis()
+        );
+    }
     // Another replica sees a hold once it is written (after the delay and a flush) and its
     // balance refreshed; until then only the hold's Redis reservation counts against it.
     let shown = hold_write_delay + flush + refresh;

@@ -241,6 +241,14 @@ fn the_cluster_grace_outlasts_a_written_hold_a_flush_and_a_refresh() {
         e.contains("hold_write_delay_ms") && e.contains("3000 ms"),
         "{e}"
     );
+    let e = error(
+        &format!("[billing]\nhold_write_delay_ms = 700000\ncluster_grace_ms = 900000\n{demo}"),
+        &[],
+    );
+    assert!(
+        e.contains("hold_write_delay_ms") && e.contains("hold_ttl_ms"),
+        "{e}"
+    );
     let quick = format!("[billing]\ncluster_grace_ms = 1500\nhold_write_delay_ms = 100\n{demo}");
     let config = load(&sources(Some(&quick), &[])).unwrap();
     assert_eq!(config.billing.hold_write_delay, Duration::from_millis(100));
