@@ -176,7 +176,8 @@ async fn next_batch(
     let received = match due {
         None => rx.recv_many(batch, config.batch_size).await,
         Some(due) => {
-            let wait = Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0));
+            let wait =
+                Duration::from_millis(u64::try_from(due.saturating_sub(now_millis())).unwrap_or(0));
             match tokio::time::timeout(wait, rx.recv_many(batch, config.batch_size)).await {
                 Ok(n) => n,
                 // Time to write the holds that fell due; no record came.
@@ -405,6 +406,60 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(count(&store).await, 1);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn a_settled_request_writes_one_transfer_and_a_long_one_its_hold() {
+        use switchyard_core::ledger::{AccountId, Phase};
+        let db = TestDb::create(Backend::Sqlite).await;
+        let store = db.store().await;
+        let config = WriterConfig {
+            flush_interval: Duration::from_millis(20),
+            hold_write_delay: Duration::from_millis(200),
+            ..WriterConfig::default()
+        };
+        let (tx, _handle) = spawn(
+            store.clone(),
+            config,
+            Arc::new(Money::new(Default::default())),
+        );
+        let user = switchyard_core::UserId::new();
+        let (quick, long) = (RequestId::new(), RequestId::new());
+        let now = now_millis();
+        tx.send_transfer(Transfer::hold(quick, user, Nanos(100), now, 60_000));
+        tx.send_transfer(Transfer::hold(long, user, Nanos(100), now, 60_000));
+        tx.send_transfer(Transfer::settle(quick, user, Nanos(30), now));
+        // Nothing else arrives: the writer wakes by itself when the long hold falls due.
+        let me = AccountId::user(user);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while store
+            .open_holds(Some(&me), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the running request's hold was never written"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let written = store.transfers_of(&me, None, 10).await.unwrap();
+        let phases: Vec<_> = written.iter().map(|e| e.transfer.phase.clone()).collect();
+        assert_eq!(written.len(), 2, "{phases:?}");
+        let settled = written
+            .iter()
+            .find(|e| e.transfer.phase == Phase::Posted)
+            .expect("the settled request as one posted transfer");
+        assert_eq!(settled.transfer.amount, Nanos(30));
+        assert!(
+            written
+                .iter()
+                .any(|e| matches!(e.transfer.phase, Phase::Pending { .. })),
+            "{phases:?}"
+        );
+        assert_eq!(store.verify_ledger().await.unwrap(), Vec::<String>::new());
         drop(tx);
     }
 }

@@ -54,7 +54,7 @@ impl Parked {
             let due: Vec<String> = self
                 .holds
                 .iter()
-                .filter(|(_, hold)| now - hold.created_at >= delay_ms)
+                .filter(|(_, hold)| now.saturating_sub(hold.created_at) >= delay_ms)
                 .map(|(id, _)| id.clone())
                 .collect();
             out.extend(due.iter().filter_map(|id| self.holds.remove(id)));
@@ -64,7 +64,10 @@ impl Parked {
 
     /// When the oldest parked hold falls due (Unix ms), if any is parked.
     pub(crate) fn next_due(&self, delay_ms: i64) -> Option<i64> {
-        self.holds.values().map(|h| h.created_at + delay_ms).min()
+        self.holds
+            .values()
+            .map(|h| h.created_at.saturating_add(delay_ms))
+            .min()
     }
 
     pub(crate) fn len(&self) -> usize {
