@@ -12,7 +12,6 @@
 
 use crate::{Store, StoreError};
 use sqlx::QueryBuilder;
-use std::future::Future;
 use switchyard_core::catalog::UnixMillis;
 use switchyard_core::retention::{AccountWindows, DAY_MS, Windows};
 
@@ -83,23 +82,6 @@ fn keyed(sql: &str) -> Option<(&str, &str)> {
     ))
 }
 
-/// Runs `batch` until it touches fewer rows than a full batch; returns the total.
-async fn in_batches<F, Fut>(limit: usize, mut batch: F) -> Result<u64, StoreError>
-where
-    F: FnMut(i64) -> Fut,
-    Fut: Future<Output = Result<u64, StoreError>>,
-{
-    let limit_i64 = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut total = 0;
-    loop {
-        let n = batch(limit_i64).await?;
-        total += n;
-        if n < limit as u64 {
-            return Ok(total);
-        }
-    }
-}
-
 impl Store {
     /// Runs `sql` (which binds `$1` the cutoff, `$2` the batch limit and, when given, `$3` the
     /// user) until a batch touches fewer rows than the limit; returns the rows touched.
@@ -116,47 +98,53 @@ impl Store {
         user: Option<&str>,
         batch: usize,
     ) -> Result<u64, StoreError> {
-        let Some((action, select)) = keyed(sql) else {
-            return in_batches(batch, |limit| async move {
-                let n = on_pool!(&self.db, pool => {
-                    let mut query = sqlx::query(sql).bind(cutoff).bind(limit);
-                    if let Some(user) = user {
-                        query = query.bind(user);
-                    }
-                    query.execute(pool).await.map(|r| r.rows_affected())
-                })?;
-                Ok(n)
-            })
-            .await;
-        };
+        let keyed = keyed(sql);
         let limit = i64::try_from(batch).unwrap_or(i64::MAX);
         let mut total = 0;
         loop {
-            let ids: Vec<String> = on_pool!(&self.db, pool => {
-                let mut query = sqlx::query_scalar(select).bind(cutoff).bind(limit);
-                if let Some(user) = user {
-                    query = query.bind(user);
+            // The rows this batch changed, and how many it looked at: a batch that met fewer
+            // than the limit was the last.
+            let (changed, met) = match keyed {
+                None => {
+                    let n = on_pool!(&self.db, pool => {
+                        let mut query = sqlx::query(sql).bind(cutoff).bind(limit);
+                        if let Some(user) = user {
+                            query = query.bind(user);
+                        }
+                        query.execute(pool).await.map(|r| r.rows_affected())
+                    })?;
+                    (n, usize::try_from(n).unwrap_or(usize::MAX))
                 }
-                query.fetch_all(pool).await
-            })?;
-            if ids.is_empty() {
-                return Ok(total);
-            }
-            total += on_pool!(&self.db, pool => {
-                let mut change = QueryBuilder::new(action);
-                let mut list = change.separated(", ");
-                for id in &ids {
-                    list.push_bind(id.as_str());
+                Some((action, select)) => {
+                    let ids: Vec<String> = on_pool!(&self.db, pool => {
+                        let mut query = sqlx::query_scalar(select).bind(cutoff).bind(limit);
+                        if let Some(user) = user {
+                            query = query.bind(user);
+                        }
+                        query.fetch_all(pool).await
+                    })?;
+                    if ids.is_empty() {
+                        return Ok(total);
+                    }
+                    let n = on_pool!(&self.db, pool => {
+                        let mut change = QueryBuilder::new(action);
+                        let mut list = change.separated(", ");
+                        for id in &ids {
+                            list.push_bind(id.as_str());
+                        }
+                        change.push(")");
+                        change
+                            .build()
+                            .persistent(false)
+                            .execute(pool)
+                            .await
+                            .map(|r| r.rows_affected())
+                    })?;
+                    (n, ids.len())
                 }
-                change.push(")");
-                change
-                    .build()
-                    .persistent(false)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-            })?;
-            if ids.len() < batch {
+            };
+            total += changed;
+            if met < batch {
                 return Ok(total);
             }
         }
