@@ -15,6 +15,7 @@ mod park;
 
 use crate::capture::Captured;
 use crate::money::Money;
+use crate::pipeline::now_millis;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::content::ContentLog;
@@ -199,10 +200,6 @@ async fn next_batch(
         open = gather(rx, batch, config.batch_size);
     }
     true
-}
-
-fn now_millis() -> i64 {
-    crate::pipeline::now_millis()
 }
 
 /// Moves queued rows into `batch` without waiting. False once every sender is gone: the

@@ -48,17 +48,12 @@ impl Parked {
                 Phase::Posted => out.push(t),
             }
         }
-        if everything {
-            out.extend(self.holds.drain().map(|(_, hold)| hold));
-        } else {
-            let due: Vec<String> = self
-                .holds
-                .iter()
-                .filter(|(_, hold)| now.saturating_sub(hold.created_at) >= delay_ms)
-                .map(|(id, _)| id.clone())
-                .collect();
-            out.extend(due.iter().filter_map(|id| self.holds.remove(id)));
-        }
+        let due = |hold: &Transfer| everything || now.saturating_sub(hold.created_at) >= delay_ms;
+        out.extend(
+            self.holds
+                .extract_if(|_, hold| due(hold))
+                .map(|(_, hold)| hold),
+        );
         out
     }
 
