@@ -58,6 +58,22 @@ macro_rules! prefixed_log_columns {
     };
 }
 
+/// Adds `items` to a counting table (`insert` … `conflict`, a multi-row upsert), `per` rows per
+/// statement, in the transaction `tx`; `|row, item| {…}` binds one item's values. Not cached:
+/// a statement's text changes with its row count, so a cached one would rarely be reused and
+/// would evict the log INSERTs.
+macro_rules! upsert_all {
+    ($tx:ident, $items:expr, $per:expr, $insert:expr, $conflict:expr,
+     |$row:ident, $item:pat_param| $bind:block) => {
+        for chunk in $items.chunks($per) {
+            let mut upsert = QueryBuilder::new($insert);
+            upsert.push_values(chunk, |mut $row, $item| $bind);
+            upsert.push($conflict);
+            upsert.build().persistent(false).execute(&mut *$tx).await?;
+        }
+    };
+}
+
 impl Store {
     /// Writes a batch of log rows in one transaction, as few multi-row INSERTs as each
     /// backend's bind-variable limit allows, and adds them to the daily rollups, the traffic
@@ -135,9 +151,8 @@ impl Store {
                 })
             };
             let groups = rollup_groups(added());
-            for chunk in groups.chunks(ROLLUP_ROWS_PER_UPSERT) {
-                let mut upsert = QueryBuilder::new(ROLLUP_INSERT);
-                upsert.push_values(chunk, |mut row, ((user, day, key, model), sums)| {
+            upsert_all!(tx, groups, ROLLUP_ROWS_PER_UPSERT, ROLLUP_INSERT, ROLLUP_CONFLICT,
+                |row, ((user, day, key, model), sums)| {
                     row.push_bind(user.map(|u| u.to_string()).unwrap_or_default())
                         .push_bind(*day)
                         .push_bind(key.map(|k| k.to_string()).unwrap_or_default())
@@ -146,47 +161,30 @@ impl Store {
                         row.push_bind(*value);
                     }
                 });
-                upsert.push(ROLLUP_CONFLICT);
-                // Not cached: its text changes with the number of groups, so a cached
-                // statement would rarely be reused and would evict the INSERTs above.
-                upsert.build().persistent(false).execute(&mut *tx).await?;
-            }
             let platform = platform_groups(&groups);
-            for chunk in platform.chunks(ROLLUP_ROWS_PER_UPSERT) {
-                let mut upsert = QueryBuilder::new(PLATFORM_INSERT);
-                upsert.push_values(chunk, |mut row, ((day, model), sums)| {
+            upsert_all!(tx, platform, ROLLUP_ROWS_PER_UPSERT, PLATFORM_INSERT, PLATFORM_CONFLICT,
+                |row, ((day, model), sums)| {
                     row.push_bind(*day).push_bind(*model);
                     for value in sums {
                         row.push_bind(*value);
                     }
                 });
-                upsert.push(PLATFORM_CONFLICT);
-                upsert.build().persistent(false).execute(&mut *tx).await?;
-            }
             let traffic = traffic_groups(added());
-            for chunk in traffic.chunks(TRAFFIC_ROWS_PER_UPSERT) {
-                let mut upsert = QueryBuilder::new(TRAFFIC_INSERT);
-                upsert.push_values(chunk, |mut row, cell| {
+            upsert_all!(tx, traffic, TRAFFIC_ROWS_PER_UPSERT, TRAFFIC_INSERT, TRAFFIC_CONFLICT,
+                |row, cell| {
                     row.push_bind(cell.minute)
                         .push_bind(i32::from(cell.bucket))
                         .push_bind(cell.requests)
                         .push_bind(cell.errors);
                 });
-                upsert.push(TRAFFIC_CONFLICT);
-                upsert.build().persistent(false).execute(&mut *tx).await?;
-            }
             let spend: Vec<_> = spend_groups(added()).into_iter().collect();
-            for chunk in spend.chunks(SPEND_ROWS_PER_UPSERT) {
-                let mut upsert = QueryBuilder::new(SPEND_INSERT);
-                upsert.push_values(chunk, |mut row, ((scope, owner, period), spent)| {
+            upsert_all!(tx, spend, SPEND_ROWS_PER_UPSERT, SPEND_INSERT, SPEND_CONFLICT,
+                |row, ((scope, owner, period), spent)| {
                     row.push_bind(scope.as_str())
                         .push_bind(owner.as_str())
                         .push_bind(period.as_str())
                         .push_bind(*spent);
                 });
-                upsert.push(SPEND_CONFLICT);
-                upsert.build().persistent(false).execute(&mut *tx).await?;
-            }
             tx.commit().await?;
         });
         Ok(())
