@@ -5,6 +5,7 @@
 //! (a later issue) can decide on fields, never on message text.
 
 pub mod demo;
+mod h1;
 pub mod remote;
 
 use bytes::Bytes;

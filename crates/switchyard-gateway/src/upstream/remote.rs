@@ -7,6 +7,7 @@
 //! | `anthropic` | `/messages` | — | `x-api-key` + `anthropic-version` |
 //! | `gemini` | `/models/{model}:generateContent`, `:streamGenerateContent?alt=sse` | — | `x-goog-api-key` |
 
+use super::h1;
 use super::{ByteStream, FailureKind, Phase, UpstreamError, UpstreamRequest, UpstreamResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -30,6 +31,9 @@ pub struct Client {
     name: String,
     kind: ProviderKind,
     client: HyperClient<Connector, Full<Bytes>>,
+    /// For an `http://` base URL, the connections the request's own task drives (`h1.rs`);
+    /// HTTPS goes through `client`.
+    direct: Option<h1::Pool>,
     base: String,
     /// `base_url` + operation path, pre-parsed (none for Gemini, whose path names the model).
     chat_uri: Option<Uri>,
@@ -60,6 +64,18 @@ impl Client {
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_keepalive(Some(Duration::from_secs(60)));
+        let base_uri = parse("")?;
+        let direct = if base_uri.scheme() == Some(&http::uri::Scheme::HTTP) {
+            let mut origin = http::uri::Parts::default();
+            origin.scheme = base_uri.scheme().cloned();
+            origin.authority = base_uri.authority().cloned();
+            origin.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+            let origin = Uri::from_parts(origin)
+                .map_err(|e| format!("base_url `{}` is not a valid URL: {e}", provider.base_url))?;
+            Some(h1::Pool::new(origin, http.clone())?)
+        } else {
+            None
+        };
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
@@ -108,6 +124,7 @@ impl Client {
             name: provider.name.clone(),
             kind: provider.kind,
             client,
+            direct,
             base: base.to_owned(),
             chat_uri,
             embeddings_uri,
@@ -186,6 +203,9 @@ impl Client {
             .body(Full::new(request.body))
             .map_err(|e| self.error(Phase::Connect, FailureKind::Transport, e))?;
         let first_byte = request.first_byte.unwrap_or(self.timeouts.first_byte);
+        if let Some(pool) = &self.direct {
+            return self.send_direct(pool, http_request, first_byte).await;
+        }
         let response =
             match tokio::time::timeout(first_byte, self.client.request(http_request)).await {
                 Err(_) => {
@@ -202,6 +222,52 @@ impl Client {
         let name = self.name.clone();
         let body: ByteStream = body
             .into_data_stream()
+            .map(move |chunk| {
+                chunk.map_err(|e| UpstreamError {
+                    provider: name.clone(),
+                    phase: Phase::Body,
+                    kind: FailureKind::Transport,
+                    detail: e.to_string(),
+                })
+            })
+            .boxed();
+        Ok(UpstreamResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// [`Client::send`] over a connection of the `http://` pool.
+    async fn send_direct(
+        &self,
+        pool: &h1::Pool,
+        mut request: Request<Full<Bytes>>,
+        first_byte: Duration,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        // HTTP/1.1 names the origin in `Host` (the pool sets it) and the path alone here.
+        if let Some(path) = request.uri().path_and_query() {
+            *request.uri_mut() = Uri::from(path.clone());
+        }
+        let response = match tokio::time::timeout(first_byte, pool.send(request)).await {
+            Err(_) => {
+                return Err(self.error(
+                    Phase::FirstByte,
+                    FailureKind::Timeout,
+                    format!("no response head within {} ms", first_byte.as_millis()),
+                ));
+            }
+            Ok(Err(h1::Failure::Connect(text))) => {
+                return Err(self.connect_error(text));
+            }
+            Ok(Err(h1::Failure::Exchange(e))) => {
+                return Err(self.error(Phase::FirstByte, FailureKind::Transport, error_chain(&e)));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (parts, body) = response.into_parts();
+        let name = self.name.clone();
+        let body: ByteStream = body
             .map(move |chunk| {
                 chunk.map_err(|e| UpstreamError {
                     provider: name.clone(),
@@ -277,19 +343,24 @@ impl Client {
         // hyper-util reports connect failures (including the connect timeout) as `is_connect`.
         let text = error_chain(e);
         if e.is_connect() {
-            let kind = if text.contains("timed out") || text.contains("timeout") {
-                FailureKind::Timeout
-            } else {
-                FailureKind::Transport
-            };
-            self.error(Phase::Connect, kind, text)
+            self.connect_error(text)
         } else {
             self.error(Phase::FirstByte, FailureKind::Transport, text)
         }
     }
+
+    /// A failure to open a connection; the connector reports its deadline only in words.
+    fn connect_error(&self, text: String) -> UpstreamError {
+        let kind = if text.contains("timed out") || text.contains("timeout") {
+            FailureKind::Timeout
+        } else {
+            FailureKind::Transport
+        };
+        self.error(Phase::Connect, kind, text)
+    }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
