@@ -30,6 +30,11 @@ DURATION="${DURATION:-15}"
 WARMUP="${WARMUP:-3}"
 ROUNDS="${ROUNDS:-1}"
 SCENARIOS="${SCENARIOS:-chat stream}"
+# nginx (proxy_pass with upstream keep-alive, no logging) is the cheapest proxy hop there is:
+# its row shows what any proxy costs on this machine under the same load. `floor` is the
+# smallest proxy made of Switchyard's own parts (examples/floor_proxy.rs): what the stack
+# costs before Switchyard does any work.
+TARGETS="${TARGETS:-direct nginx floor switchyard}"
 SETTLE="${SETTLE:-1}"
 MOCK_LATENCY_MS="${MOCK_LATENCY_MS:-20}"
 MOCK_CHUNK_DELAY_MS="${MOCK_CHUNK_DELAY_MS:-1}"
@@ -98,6 +103,15 @@ cpu_ticks() { # utime + stime of one process (all its threads), in clock ticks
   echo $((${12} + ${13}))
 }
 
+tree_ticks() { # cpu_ticks of a process and its children (nginx's workers)
+  local total child
+  total="$(cpu_ticks "$1")"
+  for child in $(pgrep -P "$1" || true); do
+    total=$((total + $(cpu_ticks "$child" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
 host_cpu() { # "busy total" jiffies of the whole machine, from /proc/stat
   awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
 }
@@ -108,16 +122,26 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+if [[ " $TARGETS " == *" nginx "* ]] && ! command -v nginx >/dev/null 2>&1; then
+  log "installing nginx (apt)"
+  apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null || die "cannot install nginx (or leave it out of TARGETS)"
+fi
 
 SWITCHYARD_BIN="${SWITCHYARD_BIN:-$REPO/target/release/switchyard}"
 MOCK_BIN="${MOCK_BIN:-$REPO/target/release/switchyard-mock}"
+FLOOR_BIN="${FLOOR_BIN:-$REPO/target/release/examples/floor_proxy}"
 need_build="$BUILD"
 # The repo's own binaries are built when missing; a binary named by the caller never is.
 [ "$SWITCHYARD_BIN" = "$REPO/target/release/switchyard" ] && [ ! -x "$SWITCHYARD_BIN" ] && need_build=1
 [ "$MOCK_BIN" = "$REPO/target/release/switchyard-mock" ] && [ ! -x "$MOCK_BIN" ] && need_build=1
+[[ " $TARGETS " == *" floor "* ]] && [ "$FLOOR_BIN" = "$REPO/target/release/examples/floor_proxy" ] \
+  && [ ! -x "$FLOOR_BIN" ] && need_build=1
 if [ "$need_build" = 1 ]; then
-  log "building the release binaries (cargo build --release -p switchyard -p switchyard-testkit --bins)"
-  (cd "$REPO" && cargo build --release -p switchyard -p switchyard-testkit --bins)
+  log "building the release binaries (cargo build --release -p switchyard -p switchyard-testkit --bins --example floor_proxy)"
+  (cd "$REPO" && cargo build --release -p switchyard -p switchyard-testkit --bins --example floor_proxy)
+fi
+if [[ " $TARGETS " == *" floor "* ]]; then
+  [ -x "$FLOOR_BIN" ] || die "no floor proxy at $FLOOR_BIN (set FLOOR_BIN, BUILD=1, or leave floor out of TARGETS)"
 fi
 [ -x "$SWITCHYARD_BIN" ] || die "no Switchyard binary at $SWITCHYARD_BIN (set SWITCHYARD_BIN)"
 [ -x "$MOCK_BIN" ] || die "no mock binary at $MOCK_BIN (set MOCK_BIN)"
@@ -144,6 +168,60 @@ for _ in $(seq 1 100); do
 done
 [ -n "$MOCK_URL" ] || die "the mock printed no base URL within 10 s (see $WORK/mock.log)"
 log "mock pid=$MOCK_PID at $MOCK_URL"
+
+# --------------------------------------------------------------- nginx ----
+NGINX_PID=""
+if [[ " $TARGETS " == *" nginx "* ]]; then
+  NGINX_PORT="$(free_port)"
+  MOCK_HOSTPORT="${MOCK_URL#http://}"; MOCK_HOSTPORT="${MOCK_HOSTPORT%%/*}"
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+  upstream mock { server $MOCK_HOSTPORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+  nginx -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>"$WORK/nginx/stderr.log" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for i in $(seq 1 40); do
+    curl -s -o /dev/null -m 1 "http://127.0.0.1:$NGINX_PORT/" && break
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/nginx/stderr.log" >&2; die "nginx exited during start-up"; }
+    sleep 0.25
+  done
+  log "nginx pid=$NGINX_PID at http://127.0.0.1:$NGINX_PORT"
+fi
+
+# --------------------------------------------------------------- floor ----
+FLOOR_PID=""
+if [[ " $TARGETS " == *" floor "* ]]; then
+  "$FLOOR_BIN" 127.0.0.1:0 "$MOCK_URL" >"$WORK/floor.url" 2>"$WORK/floor.log" &
+  FLOOR_PID=$!
+  PIDS+=("$FLOOR_PID")
+  FLOOR_BASE=""
+  for i in $(seq 1 40); do
+    FLOOR_BASE="$(grep -m1 -oE '^http://127\.0\.0\.1:[0-9]+' "$WORK/floor.url" 2>/dev/null || true)"
+    [ -n "$FLOOR_BASE" ] && break
+    kill -0 "$FLOOR_PID" 2>/dev/null || { cat "$WORK/floor.log" >&2; die "the floor proxy exited during start-up"; }
+    sleep 0.25
+  done
+  [ -n "$FLOOR_BASE" ] || die "the floor proxy printed no address within 10 s"
+  log "floor proxy pid=$FLOOR_PID at $FLOOR_BASE"
+fi
 
 # ---------------------------------------------------------- switchyard ----
 # Operator defaults everywhere except the addresses: key auth (every request needs a key of a
@@ -202,6 +280,8 @@ log "switchyard pid=$SY_PID at $SY_BASE ($("$SWITCHYARD_BIN" --version 2>/dev/nu
 target_setup() { # target scenario; sets URL, AUTH, GW_PID (empty for direct), and BODY/DIALECT for messages
   case "$1" in
     direct) URL="${MOCK_URL}/chat/completions"; AUTH="Authorization: Bearer $UPSTREAM_KEY"; GW_PID="" ;;
+    nginx) URL="http://127.0.0.1:$NGINX_PORT/v1/chat/completions"; AUTH="Authorization: Bearer $UPSTREAM_KEY"; GW_PID="$NGINX_PID" ;;
+    floor) URL="$FLOOR_BASE/v1/chat/completions"; AUTH="Authorization: Bearer $UPSTREAM_KEY"; GW_PID="$FLOOR_PID" ;;
     switchyard) URL="$SY_BASE/v1/chat/completions"; AUTH="Authorization: Bearer $SY_KEY"; GW_PID="$SY_PID" ;;
     *) die "unknown target $1" ;;
   esac
@@ -261,14 +341,14 @@ measure() { # round scenario target
   fi
   sleep "$SETTLE" # the warm-up's log rows are flushed (flush_ms=200) before the window opens
   local gw0=0 gw1=0 mock0 mock1 host0 host1
-  [ -n "$GW_PID" ] && gw0="$(cpu_ticks "$GW_PID")"
+  [ -n "$GW_PID" ] && gw0="$(tree_ticks "$GW_PID")"
   mock0="$(cpu_ticks "$MOCK_PID")"
   host0="$(host_cpu)"
   local out="$WORK/wrk_${round}_${sc}_${tg}.txt"
   run_wrk "$DURATION" "$out" || { cat "$out" >&2; die "wrk failed ($sc/$tg)"; }
   host1="$(host_cpu)"
   sleep "$SETTLE" # the window's log rows are written (and counted) before it closes
-  [ -n "$GW_PID" ] && gw1="$(cpu_ticks "$GW_PID")"
+  [ -n "$GW_PID" ] && gw1="$(tree_ticks "$GW_PID")"
   mock1="$(cpu_ticks "$MOCK_PID")"
   local line
   line="$(grep '^RESULT ' "$out" | tail -1)" || true
@@ -303,7 +383,9 @@ measure() { # round scenario target
 
 for round in $(seq 1 "$ROUNDS"); do
   for sc in $SCENARIOS; do
-    for tg in direct switchyard; do
+    for tg in $TARGETS; do
+      # Only Switchyard translates the Anthropic dialect.
+      [ "$sc" = messages ] && [ "$tg" != direct ] && [ "$tg" != switchyard ] && continue
       measure "$round" "$sc" "$tg"
     done
   done
@@ -351,11 +433,15 @@ BALANCE="$("${SY_ENV[@]}" "$SWITCHYARD_BIN" balance --user bench@example.com --c
     awk -F'\t' -v t50="$TARGET_ADDED_P50_US" -v tcpu="$TARGET_CPU_US" 'NR > 1 && $2 == "chat" {
       if ($3 == "direct") d50[$1] = $7
       else if ($3 == "switchyard") { s50[$1] = $7; cpu[$1] = $14; bad[$1] = $12 + $13 }
+      else if ($3 == "nginx") { n50[$1] = $7; ncpu[$1] = $14 }
+      else if ($3 == "floor") { fcpu[$1] = $14 }
     } END {
       for (r in s50) {
         added = s50[r] - d50[r]
-        printf "- round %s: added p50 %+d µs (target ≤ %d): **%s**; gateway CPU %s µs/req (target ≤ %d): **%s**%s\n",
-          r, added, t50, (added <= t50 ? "PASS" : "MISS"), cpu[r], tcpu, (cpu[r] + 0 <= tcpu ? "PASS" : "MISS"),
+        ref = (r in ncpu && ncpu[r] + 0 > 0) ? sprintf("; against nginx in the same round: CPU %.2f×, p50 %+d µs", cpu[r] / ncpu[r], s50[r] - n50[r]) : ""
+        if (r in fcpu && fcpu[r] + 0 > 0) ref = ref sprintf("; against the floor proxy: CPU %.2f× (+%.1f µs)", cpu[r] / fcpu[r], cpu[r] - fcpu[r])
+        printf "- round %s: added p50 %+d µs (target ≤ %d): **%s**; gateway CPU %s µs/req (target ≤ %d): **%s**%s%s\n",
+          r, added, t50, (added <= t50 ? "PASS" : "MISS"), cpu[r], tcpu, (cpu[r] + 0 <= tcpu ? "PASS" : "MISS"), ref,
           (bad[r] > 0 ? sprintf(" (warning: %d failed requests)", bad[r]) : "")
       }
     }' "$TSV" | sort
