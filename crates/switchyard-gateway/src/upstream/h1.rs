@@ -90,8 +90,13 @@ impl Pool {
         let authority = origin
             .authority()
             .ok_or_else(|| format!("`{origin}` names no host"))?;
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| format!("`{authority}` is not a valid Host header"))?;
+        // Host and port only: a user and password in the URL never go into a header.
+        let host = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_owned(),
+        };
+        let host = HeaderValue::from_str(&host)
+            .map_err(|_| format!("`{host}` is not a valid Host header"))?;
         Ok(Pool {
             inner: Arc::new(Inner {
                 connector,
@@ -311,6 +316,18 @@ mod tests {
             }
         });
         (origin, accepted)
+    }
+
+    #[test]
+    fn the_host_header_names_host_and_port_never_a_password() {
+        let pool = Pool::new(
+            "http://user:secret@models.internal:8000/".parse().unwrap(),
+            HttpConnector::new(),
+        )
+        .unwrap();
+        assert_eq!(pool.inner.host, "models.internal:8000");
+        let pool = Pool::new("http://localhost/".parse().unwrap(), HttpConnector::new()).unwrap();
+        assert_eq!(pool.inner.host, "localhost");
     }
 
     fn pool(origin: Uri) -> Pool {

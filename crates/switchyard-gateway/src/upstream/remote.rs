@@ -208,34 +208,12 @@ impl Client {
         }
         let response =
             match tokio::time::timeout(first_byte, self.client.request(http_request)).await {
-                Err(_) => {
-                    return Err(self.error(
-                        Phase::FirstByte,
-                        FailureKind::Timeout,
-                        format!("no response head within {} ms", first_byte.as_millis()),
-                    ));
-                }
+                Err(_) => return Err(self.no_head(first_byte)),
                 Ok(Err(e)) => return Err(self.classify_request_error(&e)),
                 Ok(Ok(response)) => response,
             };
         let (parts, body) = response.into_parts();
-        let name = self.name.clone();
-        let body: ByteStream = body
-            .into_data_stream()
-            .map(move |chunk| {
-                chunk.map_err(|e| UpstreamError {
-                    provider: name.clone(),
-                    phase: Phase::Body,
-                    kind: FailureKind::Transport,
-                    detail: e.to_string(),
-                })
-            })
-            .boxed();
-        Ok(UpstreamResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        Ok(self.answer(parts, body.into_data_stream()))
     }
 
     /// [`Client::send`] over a connection of the `http://` pool.
@@ -250,22 +228,31 @@ impl Client {
             *request.uri_mut() = Uri::from(path.clone());
         }
         let response = match tokio::time::timeout(first_byte, pool.send(request)).await {
-            Err(_) => {
-                return Err(self.error(
-                    Phase::FirstByte,
-                    FailureKind::Timeout,
-                    format!("no response head within {} ms", first_byte.as_millis()),
-                ));
-            }
-            Ok(Err(h1::Failure::Connect(text))) => {
-                return Err(self.connect_error(text));
-            }
+            Err(_) => return Err(self.no_head(first_byte)),
+            Ok(Err(h1::Failure::Connect(text))) => return Err(self.connect_error(text)),
             Ok(Err(h1::Failure::Exchange(e))) => {
                 return Err(self.error(Phase::FirstByte, FailureKind::Transport, error_chain(&e)));
             }
             Ok(Ok(response)) => response,
         };
         let (parts, body) = response.into_parts();
+        Ok(self.answer(parts, body))
+    }
+
+    /// The first-byte deadline passed.
+    fn no_head(&self, first_byte: Duration) -> UpstreamError {
+        self.error(
+            Phase::FirstByte,
+            FailureKind::Timeout,
+            format!("no response head within {} ms", first_byte.as_millis()),
+        )
+    }
+
+    /// A response head and its body, whose failures become body-phase transport errors.
+    fn answer<S>(&self, head: http::response::Parts, body: S) -> UpstreamResponse
+    where
+        S: futures_util::Stream<Item = Result<Bytes, hyper::Error>> + Send + 'static,
+    {
         let name = self.name.clone();
         let body: ByteStream = body
             .map(move |chunk| {
@@ -277,11 +264,11 @@ impl Client {
                 })
             })
             .boxed();
-        Ok(UpstreamResponse {
-            status: parts.status,
-            headers: parts.headers,
+        UpstreamResponse {
+            status: head.status,
+            headers: head.headers,
             body,
-        })
+        }
     }
 
     /// `GET {base_url}/models` with the provider's key (each kind lists its models there), the
