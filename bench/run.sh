@@ -112,6 +112,18 @@ tree_ticks() { # cpu_ticks of a process and its children (nginx's workers)
   echo "$total"
 }
 
+printed_url() { # file pid pattern what: waits up to 10 s for a started process to print its URL
+  local url=""
+  for _ in $(seq 1 100); do
+    url="$(grep -m1 -oE "$3" "$1" 2>/dev/null || true)"
+    [ -n "$url" ] && break
+    kill -0 "$2" 2>/dev/null || die "$4 exited during start-up (see ${1%.*}.log)"
+    sleep 0.1
+  done
+  [ -n "$url" ] || die "$4 printed no URL within 10 s (see ${1%.*}.log)"
+  echo "$url"
+}
+
 host_cpu() { # "busy total" jiffies of the whole machine, from /proc/stat
   awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
 }
@@ -159,14 +171,7 @@ log "starting the mock (latency ${MOCK_LATENCY_MS} ms, chunk delay ${MOCK_CHUNK_
   --threads "$MOCK_THREADS" --api-key "$UPSTREAM_KEY" >"$WORK/mock.url" 2>"$WORK/mock.log" &
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
-MOCK_URL=""
-for _ in $(seq 1 100); do
-  MOCK_URL="$(grep -m1 -oE '^http://127\.0\.0\.1:[0-9]+/v1' "$WORK/mock.url" 2>/dev/null || true)"
-  [ -n "$MOCK_URL" ] && break
-  kill -0 "$MOCK_PID" 2>/dev/null || { cat "$WORK/mock.log" >&2; die "the mock exited during start-up"; }
-  sleep 0.1
-done
-[ -n "$MOCK_URL" ] || die "the mock printed no base URL within 10 s (see $WORK/mock.log)"
+MOCK_URL="$(printed_url "$WORK/mock.url" "$MOCK_PID" '^http://127\.0\.0\.1:[0-9]+/v1' "the mock")" || exit 1
 log "mock pid=$MOCK_PID at $MOCK_URL"
 
 # --------------------------------------------------------------- nginx ----
@@ -212,14 +217,7 @@ if [[ " $TARGETS " == *" floor "* ]]; then
   "$FLOOR_BIN" 127.0.0.1:0 "$MOCK_URL" >"$WORK/floor.url" 2>"$WORK/floor.log" &
   FLOOR_PID=$!
   PIDS+=("$FLOOR_PID")
-  FLOOR_BASE=""
-  for i in $(seq 1 40); do
-    FLOOR_BASE="$(grep -m1 -oE '^http://127\.0\.0\.1:[0-9]+' "$WORK/floor.url" 2>/dev/null || true)"
-    [ -n "$FLOOR_BASE" ] && break
-    kill -0 "$FLOOR_PID" 2>/dev/null || { cat "$WORK/floor.log" >&2; die "the floor proxy exited during start-up"; }
-    sleep 0.25
-  done
-  [ -n "$FLOOR_BASE" ] || die "the floor proxy printed no address within 10 s"
+  FLOOR_BASE="$(printed_url "$WORK/floor.url" "$FLOOR_PID" '^http://127\.0\.0\.1:[0-9]+' "the floor proxy")" || exit 1
   log "floor proxy pid=$FLOOR_PID at $FLOOR_BASE"
 fi
 
