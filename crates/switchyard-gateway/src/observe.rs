@@ -3,6 +3,7 @@
 use arc_swap::ArcSwap;
 use metrics::{Counter, Histogram};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use switchyard_core::log::RequestLog;
 
@@ -40,6 +41,9 @@ static HANDLES: LazyLock<ArcSwap<Registered>> = LazyLock::new(ArcSwap::default);
 /// request, as they were before the cache, rather than growing it without bound.
 const MOST_HANDLES: usize = 4_096;
 
+/// How many combinations `HANDLES` holds, so a full cache is known without counting it.
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
 fn handles(endpoint: &str, model: &str, status: &'static str) -> Arc<Handles> {
     let found = HANDLES.load().get(model).and_then(|entries| {
         entries
@@ -51,18 +55,24 @@ fn handles(endpoint: &str, model: &str, status: &'static str) -> Arc<Handles> {
         return handles;
     }
     let fresh = Arc::new(Handles::register(endpoint, model, status));
-    if HANDLES.load().values().map(Vec::len).sum::<usize>() < MOST_HANDLES {
+    if KEPT.load(Ordering::Relaxed) < MOST_HANDLES {
+        // `rcu` may run the closure again if another thread swapped meanwhile; the value of
+        // `added` is that of the run that was stored.
+        let mut added = false;
         HANDLES.rcu(|registered| {
             let mut registered = Registered::clone(registered);
             let entries = registered.entry(model.to_owned()).or_default();
-            if !entries
+            added = !entries
                 .iter()
-                .any(|(e, s, _)| e == endpoint && *s == status)
-            {
+                .any(|(e, s, _)| e == endpoint && *s == status);
+            if added {
                 entries.push((endpoint.to_owned(), status, fresh.clone()));
             }
             registered
         });
+        if added {
+            KEPT.fetch_add(1, Ordering::Relaxed);
+        }
     }
     fresh
 }
@@ -127,5 +137,35 @@ fn status_label(status: u16) -> &'static str {
             4 => "4xx",
             _ => "5xx",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handle_cache_keeps_at_most_its_limit_and_counts_what_it_keeps() {
+        let first = handles("chat", "observe-test-kept", "200");
+        assert!(Arc::ptr_eq(
+            &first,
+            &handles("chat", "observe-test-kept", "200")
+        ));
+        for i in 0..MOST_HANDLES + 100 {
+            handles("chat", &format!("observe-test-invented-{i}"), "200");
+        }
+        let stored: usize = HANDLES.load().values().map(Vec::len).sum();
+        assert_eq!(stored, MOST_HANDLES);
+        assert_eq!(KEPT.load(Ordering::Relaxed), MOST_HANDLES);
+        // Kept combinations are still served from the cache; new ones are not added.
+        assert!(Arc::ptr_eq(
+            &first,
+            &handles("chat", "observe-test-kept", "200")
+        ));
+        let late = handles("chat", "observe-test-late", "200");
+        assert!(!Arc::ptr_eq(
+            &late,
+            &handles("chat", "observe-test-late", "200")
+        ));
     }
 }
