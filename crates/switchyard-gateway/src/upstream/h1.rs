@@ -24,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -78,14 +78,15 @@ pub struct Pool {
 
 struct Inner {
     connector: HttpConnector,
-    /// `http://host:port`, what the connector dials.
+    /// The upstream's URL; the connector dials its host and port and ignores the path.
     origin: Uri,
     host: HeaderValue,
     idle: Mutex<Vec<Conn>>,
 }
 
 impl Pool {
-    /// A pool for `origin` (scheme and authority), dialled with `connector`.
+    /// A pool for the host and port of `origin` (an `http://` URL, whose path is not used),
+    /// dialled with `connector`.
     pub fn new(origin: Uri, connector: HttpConnector) -> Result<Pool, String> {
         let authority = origin
             .authority()
@@ -145,12 +146,7 @@ impl Pool {
     /// The most recently used idle connection that is still open, if any.
     fn checkout(&self) -> Option<Conn> {
         loop {
-            let mut conn = self
-                .inner
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()?;
+            let mut conn = self.idle().pop()?;
             if conn.idle_since.elapsed() > IDLE_TIMEOUT {
                 continue;
             }
@@ -165,14 +161,19 @@ impl Pool {
 
     fn checkin(&self, mut conn: Conn) {
         conn.idle_since = Instant::now();
-        let mut idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle();
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
+    }
+
+    /// The idle list. A panic while it was held cannot leave it inconsistent (a push or a
+    /// pop), so a poisoned lock is used as it is.
+    fn idle(&self) -> MutexGuard<'_, Vec<Conn>> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn connect(&self) -> Result<Conn, Failure> {
@@ -326,7 +327,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pool.inner.host, "models.internal:8000");
-        let pool = Pool::new("http://localhost/".parse().unwrap(), HttpConnector::new()).unwrap();
+        let pool = Pool::new("http://localhost/v1".parse().unwrap(), HttpConnector::new()).unwrap();
         assert_eq!(pool.inner.host, "localhost");
     }
 

@@ -66,13 +66,7 @@ impl Client {
         http.set_keepalive(Some(Duration::from_secs(60)));
         let base_uri = parse("")?;
         let direct = if base_uri.scheme() == Some(&http::uri::Scheme::HTTP) {
-            let mut origin = http::uri::Parts::default();
-            origin.scheme = base_uri.scheme().cloned();
-            origin.authority = base_uri.authority().cloned();
-            origin.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-            let origin = Uri::from_parts(origin)
-                .map_err(|e| format!("base_url `{}` is not a valid URL: {e}", provider.base_url))?;
-            Some(h1::Pool::new(origin, http.clone())?)
+            Some(h1::Pool::new(base_uri, http.clone())?)
         } else {
             None
         };
