@@ -217,15 +217,10 @@ fn stamp(headers: &mut HeaderMap, seq: u64, started: Instant) {
 /// deadline. tokio's timer rounds every deadline up to a whole millisecond and wakes all the
 /// sleeps due in one millisecond together: the answers would leave in bursts that any proxy in
 /// front of the mock queues, and a benchmark would charge that queueing to the proxy
-/// (`bench/README.md`, "The upstream's latency").
+/// (`bench/README.md`, "Method").
 async fn precise_sleep(duration: std::time::Duration) {
-    if tokio::task::spawn_blocking(move || std::thread::sleep(duration))
-        .await
-        .is_err()
-    {
-        // The runtime is shutting down; the answer no longer matters.
-        tokio::time::sleep(duration).await;
-    }
+    // An error means the runtime is shutting down, when the answer no longer matters.
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(duration)).await;
 }
 
 #[cfg(test)]
