@@ -112,6 +112,20 @@ tree_ticks() { # cpu_ticks of a process and its children (nginx's workers)
   echo "$total"
 }
 
+wants() { # target: whether TARGETS names it
+  [[ " $TARGETS " == *" $1 "* ]]
+}
+
+answers() { # url pid what log: waits up to 30 s for a started server to answer url with a 2xx
+  local i
+  for i in $(seq 1 120); do
+    curl -fs -m 1 -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { tail -20 "$4" >&2; die "$3 exited during start-up"; }
+    sleep 0.25
+  done
+  die "$3 did not answer $1 within 30 s (see $4)"
+}
+
 printed_url() { # file pid pattern what: waits up to 10 s for a started process to print its URL
   local url=""
   for _ in $(seq 1 100); do
@@ -134,7 +148,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
-if [[ " $TARGETS " == *" nginx "* ]] && ! command -v nginx >/dev/null 2>&1; then
+if wants nginx && ! command -v nginx >/dev/null 2>&1; then
   log "installing nginx (apt)"
   apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null || die "cannot install nginx (or leave it out of TARGETS)"
 fi
@@ -146,13 +160,13 @@ need_build="$BUILD"
 # The repo's own binaries are built when missing; a binary named by the caller never is.
 [ "$SWITCHYARD_BIN" = "$REPO/target/release/switchyard" ] && [ ! -x "$SWITCHYARD_BIN" ] && need_build=1
 [ "$MOCK_BIN" = "$REPO/target/release/switchyard-mock" ] && [ ! -x "$MOCK_BIN" ] && need_build=1
-[[ " $TARGETS " == *" floor "* ]] && [ "$FLOOR_BIN" = "$REPO/target/release/examples/floor_proxy" ] \
+wants floor && [ "$FLOOR_BIN" = "$REPO/target/release/examples/floor_proxy" ] \
   && [ ! -x "$FLOOR_BIN" ] && need_build=1
 if [ "$need_build" = 1 ]; then
   log "building the release binaries (cargo build --release -p switchyard -p switchyard-testkit --bins --example floor_proxy)"
   (cd "$REPO" && cargo build --release -p switchyard -p switchyard-testkit --bins --example floor_proxy)
 fi
-if [[ " $TARGETS " == *" floor "* ]]; then
+if wants floor; then
   [ -x "$FLOOR_BIN" ] || die "no floor proxy at $FLOOR_BIN (set FLOOR_BIN, BUILD=1, or leave floor out of TARGETS)"
 fi
 [ -x "$SWITCHYARD_BIN" ] || die "no Switchyard binary at $SWITCHYARD_BIN (set SWITCHYARD_BIN)"
@@ -176,7 +190,7 @@ log "mock pid=$MOCK_PID at $MOCK_URL"
 
 # --------------------------------------------------------------- nginx ----
 NGINX_PID=""
-if [[ " $TARGETS " == *" nginx "* ]]; then
+if wants nginx; then
   NGINX_PORT="$(free_port)"
   MOCK_HOSTPORT="${MOCK_URL#http://}"; MOCK_HOSTPORT="${MOCK_HOSTPORT%%/*}"
   mkdir -p "$WORK/nginx"
@@ -193,6 +207,7 @@ http {
   upstream mock { server $MOCK_HOSTPORT; keepalive 256; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    location = /nginx-health { return 204; }
     location / {
       proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_buffering off;
@@ -203,17 +218,13 @@ NGINX
   nginx -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>"$WORK/nginx/stderr.log" &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
-  for i in $(seq 1 40); do
-    curl -s -o /dev/null -m 1 "http://127.0.0.1:$NGINX_PORT/" && break
-    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/nginx/stderr.log" >&2; die "nginx exited during start-up"; }
-    sleep 0.25
-  done
+  answers "http://127.0.0.1:$NGINX_PORT/nginx-health" "$NGINX_PID" nginx "$WORK/nginx/stderr.log"
   log "nginx pid=$NGINX_PID at http://127.0.0.1:$NGINX_PORT"
 fi
 
 # --------------------------------------------------------------- floor ----
 FLOOR_PID=""
-if [[ " $TARGETS " == *" floor "* ]]; then
+if wants floor; then
   "$FLOOR_BIN" 127.0.0.1:0 "$MOCK_URL" >"$WORK/floor.url" 2>"$WORK/floor.log" &
   FLOOR_PID=$!
   PIDS+=("$FLOOR_PID")
@@ -266,12 +277,7 @@ echo "$SY_KEY" >"$WORK/switchyard.key"
 SY_PID=$!
 PIDS+=("$SY_PID")
 SY_BASE="http://127.0.0.1:$SY_PORT"
-for i in $(seq 1 120); do
-  curl -fs -m 1 -o /dev/null "$SY_BASE/healthz" && break
-  kill -0 "$SY_PID" 2>/dev/null || { tail -20 "$WORK/switchyard.log" >&2; die "switchyard exited during start-up"; }
-  [ "$i" = 120 ] && die "switchyard did not answer /healthz within 30 s (see $WORK/switchyard.log)"
-  sleep 0.25
-done
+answers "$SY_BASE/healthz" "$SY_PID" switchyard "$WORK/switchyard.log"
 log "switchyard pid=$SY_PID at $SY_BASE ($("$SWITCHYARD_BIN" --version 2>/dev/null))"
 
 # ------------------------------------------------------------- targets ----
