@@ -112,6 +112,28 @@ impl Store {
     /// Applies `transfers` in order, in one transaction, by the ledger rules. Re-applying a
     /// transfer (same id, same effect) is a no-op reported as `Duplicate`.
     pub async fn apply_transfers(&self, transfers: &[Transfer]) -> Result<Batch, StoreError> {
+        // The posted transfers' INSERTs need not say which rows they added unless another
+        // writer committed one of these ids between the look-up and the insert (a race of two
+        // replicas on PostgreSQL). Then that transaction is rolled back and the batch applied
+        // again, asking.
+        match self.try_apply_transfers(transfers, false).await? {
+            Some(batch) => Ok(batch),
+            // Asking, it always applies the batch.
+            None => Ok(self
+                .try_apply_transfers(transfers, true)
+                .await?
+                .unwrap_or_default()),
+        }
+    }
+
+    /// [`Store::apply_transfers`]'s transaction. Without `returning`, it writes nothing and
+    /// returns `None` when a posted transfer's id was committed by another writer since it
+    /// looked; with it, such a transfer is reported as a duplicate and the rest apply.
+    async fn try_apply_transfers(
+        &self,
+        transfers: &[Transfer],
+        returning: bool,
+    ) -> Result<Option<Batch>, StoreError> {
         let mut batch = Batch::default();
         let mut deltas: BTreeMap<AccountId, Delta> = BTreeMap::new();
         on_pool!(&self.db, pool => {
@@ -276,13 +298,22 @@ impl Store {
                         .push_bind(row.memo.as_deref())
                         .push_bind(row.created_at);
                 });
-                insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                if !returning {
+                    let added = insert.build().execute(&mut *tx).await?.rows_affected();
+                    if added < chunk.len() as u64 {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                insert.push(" RETURNING id");
                 let ids: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
                 inserted.extend(ids.into_iter().map(|(id,)| id));
             }
             for (at, row, moves, applied) in deferred {
                 // Not inserted: another writer committed this id since we looked; it did the work.
-                if inserted.contains(&row.id) {
+                if !returning || inserted.contains(&row.id) {
                     add_moves(&mut deltas, moves);
                     batch.results[at] = Ok(applied);
                 }
@@ -323,7 +354,7 @@ impl Store {
             })
             .filter(|(_, n)| *n != Nanos::ZERO)
             .collect();
-        Ok(batch)
+        Ok(Some(batch))
     }
 
     /// One account's totals and overdraft (zeros for an account that never moved money).

@@ -84,6 +84,23 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        // Usually no row of a batch is stored yet, and the INSERTs need not say which rows they
+        // added (on SQLite every returned row is a hand-off between two threads). When one was
+        // (a retry after an ambiguous failure), that transaction is rolled back and the batch is
+        // written again, asking.
+        if !self.write_request_logs(rows, false).await? {
+            self.write_request_logs(rows, true).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::insert_request_logs`]'s transaction. Without `returning`, it writes nothing and
+    /// returns false when any row is stored already; with it, it skips those rows.
+    async fn write_request_logs(
+        &self,
+        rows: &[RequestLog],
+        returning: bool,
+    ) -> Result<bool, StoreError> {
         let per_statement = rows_per_insert(self.backend());
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -126,10 +143,25 @@ impl Store {
                         .push_bind(log.channel.as_deref())
                         .push_bind(log.jurisdiction.as_deref());
                 });
-                insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                if !returning {
+                    let added = insert
+                        .build()
+                        .persistent(size == per_statement)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if added < chunk.len() as u64 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                // Rare (see above), so never cached: it would evict the usual statements.
+                insert.push(" RETURNING id");
                 let added: Vec<String> = insert
                     .build_query_scalar()
-                    .persistent(size == per_statement)
+                    .persistent(false)
                     .fetch_all(&mut *tx)
                     .await?;
                 if added.len() < chunk.len() {
@@ -187,7 +219,7 @@ impl Store {
                 });
             tx.commit().await?;
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Log rows matching `filter`, newest first.

@@ -16,6 +16,7 @@ both!(
     money_moves_and_totals_match_the_transfers,
     replays_are_no_ops_and_reused_ids_are_refused,
     racing_resolutions_resolve_a_hold_once,
+    racing_writers_of_one_batch_apply_it_once,
     expired_holds_are_voided_once_and_late_settlements_charge,
     history_pages_newest_first,
 );
@@ -162,6 +163,40 @@ async fn racing_resolutions_resolve_a_hold_once(store: Store) {
     assert_eq!(state.totals.debits_pending, Nanos::ZERO);
     // Each request was charged exactly 40: by its settlement, or late after the sweeper.
     assert_eq!(state.totals.balance(), Nanos(10_000 - 20 * 40));
+}
+
+/// Writers that apply the same posted transfers at once (replicas retrying one batch): on
+/// PostgreSQL the losers find the ids committed after they looked, roll back, and apply again.
+/// Several rounds, so the later ones meet a pool whose connections are open and really race.
+async fn racing_writers_of_one_batch_apply_it_once(store: Store) {
+    let user = UserId::new();
+    let rounds = 5;
+    for round in 0..rounds {
+        let batch: Vec<Transfer> = (0..40)
+            .map(|i| top_up(&format!("race-{round}-{i}"), user, 100))
+            .collect();
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (store, batch) = (store.clone(), batch.clone());
+            tasks.push(tokio::spawn(async move {
+                store.apply_transfers(&batch).await.unwrap()
+            }));
+        }
+        let mut done = vec![0; batch.len()];
+        for t in tasks {
+            for (i, result) in t.await.unwrap().results.into_iter().enumerate() {
+                match result {
+                    Ok(Applied::Done) => done[i] += 1,
+                    Ok(Applied::Duplicate) => {}
+                    other => panic!("transfer {i}: {other:?}"),
+                }
+            }
+        }
+        assert!(done.iter().all(|&n| n == 1), "each applied once: {done:?}");
+    }
+    let state = store.account(&AccountId::user(user)).await.unwrap();
+    assert_eq!(state.totals.balance(), Nanos(rounds * 40 * 100));
+    assert_eq!(store.verify_ledger().await.unwrap(), Vec::<String>::new());
 }
 
 async fn expired_holds_are_voided_once_and_late_settlements_charge(store: Store) {
