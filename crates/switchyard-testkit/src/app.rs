@@ -289,6 +289,23 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `GET path` with a bearer key.
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET path` with a bearer key, which must answer 200; returns the JSON body.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        let response = self.get(path, key).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
     /// Creates a key through the management API with the admin key; returns the response body
     /// (which holds the secret in `key`).
     pub async fn create_key(&self, body: Value) -> Value {

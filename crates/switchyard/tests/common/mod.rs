@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod session;
+pub mod usage;
 
 use serde_json::{Value, json};
 
