@@ -190,6 +190,36 @@ mod tests {
         assert!(missing.is_empty(), "strings not in en.json: {missing:#?}");
     }
 
+    /// Every script parses as an ES module (Node's `--check`, which parses without running),
+    /// so a syntax error fails here, naming its file and line, before a browser test meets a
+    /// blank page. Each is checked as a `.mjs` copy: Node reads `.js` as CommonJS.
+    #[test]
+    fn every_script_parses() {
+        let dir = std::env::temp_dir().join(format!("switchyard-scripts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut errors = Vec::new();
+        for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            let copy = dir.join(asset.path.replace('/', "__").replace(".js", ".mjs"));
+            std::fs::write(&copy, asset.body).unwrap();
+            let checked = std::process::Command::new("node")
+                .arg("--check")
+                .arg(&copy)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("`node` runs this test (Debian: apt install nodejs): {e}")
+                });
+            if !checked.status.success() {
+                errors.push(format!(
+                    "{}: {}",
+                    asset.path,
+                    String::from_utf8_lossy(&checked.stderr)
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(errors.is_empty(), "scripts that do not parse: {errors:#?}");
+    }
+
     /// Every file under `web/` is served, and every module a script imports exists, so no
     /// page can fail on a 404 for its own code.
     #[test]
