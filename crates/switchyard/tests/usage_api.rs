@@ -568,13 +568,7 @@ async fn the_playground_key_serves_inference_and_replaces_the_previous_one(backe
     assert_eq!(old.status(), 401, "the previous playground key is revoked");
 
     // Key lists mark playground keys and can leave them out.
-    let all: Value = session::request_without_csrf(&app, &b, reqwest::Method::GET, "/api/keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all = session::get_json(&app, &b, "/api/keys").await;
     let kinds: Vec<_> = all["data"]
         .as_array()
         .unwrap()
@@ -582,27 +576,9 @@ async fn the_playground_key_serves_inference_and_replaces_the_previous_one(backe
         .map(|k| k["kind"].clone())
         .collect();
     assert_eq!(kinds, [json!("playground"), json!("playground")]);
-    let standard: Value =
-        session::request_without_csrf(&app, &b, reqwest::Method::GET, "/api/keys?kind=standard")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let standard = session::get_json(&app, &b, "/api/keys?kind=standard").await;
     assert_eq!(standard["data"], json!([]));
-    let one: Value = session::request_without_csrf(
-        &app,
-        &b,
-        reqwest::Method::GET,
-        &format!("/api/keys/{}", ids[1]),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let one = session::get_json(&app, &b, &format!("/api/keys/{}", ids[1])).await;
     assert_eq!(one["kind"], "playground");
     assert_eq!(one["revoked_at"], Value::Null);
 }
@@ -610,13 +586,7 @@ async fn the_playground_key_serves_inference_and_replaces_the_previous_one(backe
 async fn the_models_page_shows_prices_practices_and_policy(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let b = signup(&app, "models@example.com").await;
-    let list: Value = session::request_without_csrf(&app, &b, reqwest::Method::GET, "/api/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = session::get_json(&app, &b, "/api/models").await;
     let models = list["data"].as_array().unwrap();
     let cache = models.iter().find(|m| m["id"] == "mock-cache").unwrap();
     assert_eq!(cache["admitted"], true);
@@ -652,13 +622,7 @@ async fn the_models_page_shows_prices_practices_and_policy(backend: Backend) {
         "{}",
         restricted.text().await.unwrap()
     );
-    let list: Value = session::request_without_csrf(&app, &b, reqwest::Method::GET, "/api/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = session::get_json(&app, &b, "/api/models").await;
     let cache = list["data"]
         .as_array()
         .unwrap()

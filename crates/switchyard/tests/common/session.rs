@@ -87,6 +87,16 @@ pub fn request_without_csrf(
         .header("sec-fetch-site", "same-origin")
 }
 
+/// `GET path` as the browser sends it, which must answer 200; the JSON body.
+pub async fn get_json(app: &TestApp, b: &Browser, path: &str) -> Value {
+    let response = request_without_csrf(app, b, reqwest::Method::GET, path)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
 pub async fn delete_account(app: &TestApp, b: &Browser, body: Value) -> reqwest::Response {
     request(app, b, reqwest::Method::DELETE, "/api/account")
         .json(&body)
