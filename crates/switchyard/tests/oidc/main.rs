@@ -3,15 +3,18 @@
 //! keyed by (issuer, subject); linking and unlinking from settings; and every way the flow
 //! can be attacked or go wrong, each of which must leave the browser without a session.
 //!
-//! The browser is played by [`Browser`]: it keeps the one cookie Switchyard sets and never
+//! The browser is played by [`Browser`] (`browser.rs`): it keeps the one cookie Switchyard sets and never
 //! follows redirects, so each `303` and its `Location` can be checked.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
+#[path = "../common/mod.rs"]
 mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use browser::Browser;
 use common::expect_error;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -60,94 +63,6 @@ async fn setup(backend: Backend) -> Setup {
     // registration it is the public URL's.
     idp.add_redirect_uri(app.url(CALLBACK));
     Setup { app, idp }
-}
-
-/// A browser: keeps the session cookie, sends the CSRF token it learnt from `/api/auth/me`,
-/// and never follows redirects.
-struct Browser {
-    http: reqwest::Client,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-impl Browser {
-    fn new() -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    /// Takes in the response's `Set-Cookie`, as a browser would (an empty value or
-    /// `Max-Age=0` deletes the cookie).
-    fn keep(&mut self, response: &reqwest::Response) {
-        for header in response.headers().get_all("set-cookie") {
-            let header = header.to_str().unwrap();
-            let pair = header.split(';').next().unwrap().trim();
-            let (name, value) = pair.split_once('=').unwrap();
-            assert_eq!(name, "sy_session", "the only cookie Switchyard sets");
-            self.cookie = if value.is_empty() || header.contains("Max-Age=0") {
-                None
-            } else {
-                Some(pair.to_owned())
-            };
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", cookie),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        self.keep(&response);
-        response
-    }
-
-    async fn get(&mut self, url: &str) -> reqwest::Response {
-        let request = self.http.get(url);
-        self.send(request).await
-    }
-
-    /// A same-origin request of the web UI, with the CSRF token when it has one.
-    async fn call(
-        &mut self,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .http
-            .request(method, url)
-            .header("sec-fetch-site", "same-origin");
-        if let Some(csrf) = &self.csrf {
-            request = request.header("x-csrf-token", csrf);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        self.send(request).await
-    }
-
-    /// `GET /api/auth/me`: the signed-in user's id and email (learning the CSRF token), or
-    /// `None` when not signed in.
-    async fn me(&mut self, app: &TestApp) -> Option<(String, String)> {
-        let response = self.get(&app.url("/api/auth/me")).await;
-        if response.status() == 401 {
-            return None;
-        }
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        self.csrf = body["csrf_token"].as_str().map(str::to_owned);
-        Some((
-            body["user"]["id"].as_str().unwrap().to_owned(),
-            body["user"]["email"].as_str().unwrap().to_owned(),
-        ))
-    }
 }
 
 /// The query of `url`, decoded.
