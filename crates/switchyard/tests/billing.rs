@@ -39,15 +39,6 @@ async fn user_with_key(app: &TestApp, email: &str, extra: Value) -> (String, Str
     (user_id, key["key"].as_str().unwrap().to_owned())
 }
 
-async fn get(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn ok_json(response: reqwest::Response, status: u16) -> Value {
     let code = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
@@ -56,7 +47,7 @@ async fn ok_json(response: reqwest::Response, status: u16) -> Value {
 }
 
 async fn balance_usd(app: &TestApp, key: &str) -> String {
-    let body = ok_json(get(app, "/api/billing/balance", key).await, 200).await;
+    let body = ok_json(app.get("/api/billing/balance", key).await, 200).await;
     body["balance"]["usd"].as_str().unwrap().to_owned()
 }
 
@@ -180,7 +171,7 @@ async fn used_unknown_and_malformed_codes_are_refused_clearly(backend: Backend) 
     )
     .await;
     assert_eq!(balance_usd(&app, &key).await, "3.00");
-    let history = ok_json(get(&app, "/api/billing/ledger", &key).await, 200).await;
+    let history = ok_json(app.get("/api/billing/ledger", &key).await, 200).await;
     assert_eq!(history["data"].as_array().unwrap().len(), 1);
     assert_eq!(history["data"][0]["kind"], "redemption");
     assert_eq!(history["data"][0]["counterparty"], "codes");
@@ -259,22 +250,21 @@ async fn credit_with_a_reason_shows_in_the_ledger_history(backend: Backend) {
     )
     .await;
 
-    let balance = ok_json(get(&app, "/api/billing/balance", &key).await, 200).await;
+    let balance = ok_json(app.get("/api/billing/balance", &key).await, 200).await;
     assert_eq!(balance["balance"]["usd"], "10.00");
     assert_eq!(balance["available"]["usd"], "10.00");
     assert_eq!(balance["holds"]["nanos"], 0);
     assert_eq!(balance["overdraft"]["usd"], "1.50");
-    let holds = ok_json(get(&app, "/api/billing/holds", &key).await, 200).await;
+    let holds = ok_json(app.get("/api/billing/holds", &key).await, 200).await;
     assert_eq!(holds["data"], json!([]));
     // Newest first, one per page.
-    let page = ok_json(get(&app, "/api/billing/ledger?limit=1", &key).await, 200).await;
+    let page = ok_json(app.get("/api/billing/ledger?limit=1", &key).await, 200).await;
     assert_eq!(page["data"][0]["memo"], "duplicate refund");
     assert_eq!(page["data"][0]["amount"]["usd"], "-2.50");
     assert_eq!(page["data"][0]["kind"], "adjustment");
     let before = page["next_before"].as_i64().unwrap();
     let page = ok_json(
-        get(
-            &app,
+        app.get(
             &format!("/api/billing/ledger?limit=1&before={before}"),
             &key,
         )
@@ -287,7 +277,8 @@ async fn credit_with_a_reason_shows_in_the_ledger_history(backend: Backend) {
     assert_eq!(page["data"][0]["counterparty"], "adjustments");
     let last = page["next_before"].as_i64().unwrap();
     let page = ok_json(
-        get(&app, &format!("/api/billing/ledger?before={last}"), &key).await,
+        app.get(&format!("/api/billing/ledger?before={last}"), &key)
+            .await,
         200,
     )
     .await;
@@ -327,13 +318,13 @@ async fn non_admins_cannot_create_codes_credit_or_read_revenue(backend: Backend)
         .unwrap();
     expect_error(overdraft, 403, "admin_required").await;
     expect_error(
-        get(&app, "/api/admin/revenue", &key).await,
+        app.get("/api/admin/revenue", &key).await,
         403,
         "admin_required",
     )
     .await;
     expect_error(
-        get(&app, "/api/billing/balance", "sk-sy-nope").await,
+        app.get("/api/billing/balance", "sk-sy-nope").await,
         401,
         "invalid_api_key",
     )
@@ -341,8 +332,7 @@ async fn non_admins_cannot_create_codes_credit_or_read_revenue(backend: Backend)
     assert_eq!(balance_usd(&app, &key).await, "0.00");
     // The admin may read revenue: the request log grouped by model and UTC day.
     let revenue = ok_json(
-        get(
-            &app,
+        app.get(
             "/api/admin/revenue?from=2026-01-01&to=2026-01-31",
             &app.admin_key,
         )
@@ -356,7 +346,8 @@ async fn non_admins_cannot_create_codes_credit_or_read_revenue(backend: Backend)
     );
     assert_eq!(revenue["data"], json!([]));
     expect_error(
-        get(&app, "/api/admin/revenue?from=2026-02-30", &app.admin_key).await,
+        app.get("/api/admin/revenue?from=2026-02-30", &app.admin_key)
+            .await,
         400,
         "invalid_request",
     )
@@ -372,7 +363,7 @@ async fn new_user_credit_is_granted_once_per_email_in_any_case(backend: Backend)
     .await;
     let (_, key) = user_with_key(&app, "Carol@Example.com", json!({})).await;
     assert_eq!(balance_usd(&app, &key).await, "2.50");
-    let history = ok_json(get(&app, "/api/billing/ledger", &key).await, 200).await;
+    let history = ok_json(app.get("/api/billing/ledger", &key).await, 200).await;
     assert_eq!(history["data"][0]["kind"], "promotion");
     assert!(
         history["data"][0]["id"]
@@ -425,10 +416,10 @@ async fn new_user_credit_is_granted_once_per_email_in_any_case(backend: Backend)
 async fn referral_rewards_only_the_first_paid_top_up_once(backend: Backend) {
     let app = TestApp::spawn_with(backend, "[promotions]\nreferral_percent = 10\n").await;
     let (_, referrer_key) = user_with_key(&app, "ref@example.com", json!({})).await;
-    let referral = ok_json(get(&app, "/api/billing/referral", &referrer_key).await, 200).await;
+    let referral = ok_json(app.get("/api/billing/referral", &referrer_key).await, 200).await;
     assert_eq!(referral["referral_percent"], 10);
     let code = referral["code"].as_str().unwrap().to_owned();
-    let again = ok_json(get(&app, "/api/billing/referral", &referrer_key).await, 200).await;
+    let again = ok_json(app.get("/api/billing/referral", &referrer_key).await, 200).await;
     assert_eq!(again["code"], code.as_str());
     // An unknown code is refused before any account exists.
     expect_error(
@@ -482,7 +473,7 @@ async fn referral_rewards_only_the_first_paid_top_up_once(backend: Backend) {
     paid("pay_1", 20).await; // a retried webhook
     paid("pay_2", 100).await;
     assert_eq!(balance_usd(&app, &referrer_key).await, "2.00");
-    let history = ok_json(get(&app, "/api/billing/ledger", &referrer_key).await, 200).await;
+    let history = ok_json(app.get("/api/billing/ledger", &referrer_key).await, 200).await;
     assert_eq!(history["data"].as_array().unwrap().len(), 1);
     assert_eq!(history["data"][0]["kind"], "referral");
     assert_eq!(history["data"][0]["reference"], "pay_1");

@@ -33,21 +33,6 @@ async fn spawn(backend: Backend) -> (TestApp, FakeStripe) {
     (app, fake)
 }
 
-async fn get(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn get_json(app: &TestApp, path: &str, key: &str) -> Value {
-    let response = get(app, path, key).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
 async fn put_profile(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
     app.client
         .put(app.url("/api/billing/profile"))
@@ -98,7 +83,7 @@ async fn top_up(app: &TestApp, fake: &FakeStripe, key: &str, usd: &str, n: &str)
 }
 
 async fn invoices(app: &TestApp, key: &str) -> Vec<Value> {
-    get_json(app, "/api/billing/invoices", key).await["data"]
+    app.get_json("/api/billing/invoices", key).await["data"]
         .as_array()
         .unwrap()
         .clone()
@@ -190,20 +175,13 @@ async fn numbers_are_gapless_across_users(backend: Backend) {
     );
     // An admin may list anyone's; a user may not list another's.
     let admin = app.admin_key.clone();
-    let listed = get_json(
-        &app,
-        &format!("/api/billing/invoices?user_id={alice_id}"),
-        &admin,
-    )
-    .await;
+    let listed = app
+        .get_json(&format!("/api/billing/invoices?user_id={alice_id}"), &admin)
+        .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 2);
     expect_error(
-        get(
-            &app,
-            &format!("/api/billing/invoices?user_id={alice_id}"),
-            &bob,
-        )
-        .await,
+        app.get(&format!("/api/billing/invoices?user_id={alice_id}"), &bob)
+            .await,
         403,
         "admin_required",
     )
@@ -213,7 +191,7 @@ async fn numbers_are_gapless_across_users(backend: Backend) {
 async fn profiles_are_validated(backend: Backend) {
     let (app, _fake) = spawn(backend).await;
     let (_, key) = app.user_with_key("vat@example.com", json!({})).await;
-    let empty = get_json(&app, "/api/billing/profile", &key).await;
+    let empty = app.get_json("/api/billing/profile", &key).await;
     assert_eq!(empty["company"], "");
     assert_eq!(empty["updated_at"], Value::Null);
 
@@ -224,7 +202,7 @@ async fn profiles_are_validated(backend: Backend) {
     )
     .await;
     assert_eq!(response.status(), 200);
-    let saved = get_json(&app, "/api/billing/profile", &key).await;
+    let saved = app.get_json("/api/billing/profile", &key).await;
     assert_eq!(saved["company"], "Acme GmbH");
     assert_eq!(saved["vat_id"], "DE123456789", "normalised");
     assert_eq!(saved["name"], "");
@@ -250,9 +228,9 @@ async fn profiles_are_validated(backend: Backend) {
     )
     .await;
     // Refused writes left the profile alone.
-    assert_eq!(get_json(&app, "/api/billing/profile", &key).await, saved);
+    assert_eq!(app.get_json("/api/billing/profile", &key).await, saved);
     expect_error(
-        get(&app, "/api/billing/profile", "sy-nope").await,
+        app.get("/api/billing/profile", "sy-nope").await,
         401,
         "invalid_api_key",
     )
@@ -280,7 +258,7 @@ async fn the_profile_is_printed_on_the_pdf(backend: Backend) {
     assert_eq!(list[0]["buyer"]["company"], "Compilers Müller GmbH");
     assert_eq!(list[0]["buyer"]["vat_id"], "DE123456789");
 
-    let response = get(&app, "/api/billing/invoices/SY-000001", &key).await;
+    let response = app.get("/api/billing/invoices/SY-000001", &key).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/pdf");
     assert_eq!(
@@ -291,7 +269,9 @@ async fn the_profile_is_printed_on_the_pdf(backend: Backend) {
     assert!(pdf.starts_with(b"%PDF"), "not a PDF");
     // The bare sequence number and the file name address the same document.
     for alias in ["1", "SY-000001.pdf"] {
-        let again = get(&app, &format!("/api/billing/invoices/{alias}"), &key).await;
+        let again = app
+            .get(&format!("/api/billing/invoices/{alias}"), &key)
+            .await;
         assert_eq!(again.status(), 200, "{alias}");
         assert_eq!(again.bytes().await.unwrap(), pdf, "{alias}");
     }
@@ -332,7 +312,7 @@ async fn the_profile_is_printed_on_the_pdf(backend: Backend) {
     // An issued invoice does not change when the profile does.
     let response = put_profile(&app, &key, &json!({"company": "Renamed Ltd"})).await;
     assert_eq!(response.status(), 200);
-    let again = get(&app, "/api/billing/invoices/SY-000001", &key).await;
+    let again = app.get("/api/billing/invoices/SY-000001", &key).await;
     assert_eq!(again.bytes().await.unwrap(), pdf);
     if std::env::var_os("SWITCHYARD_KEEP_INVOICE").is_none() {
         std::fs::remove_dir_all(&dir).unwrap();
@@ -346,13 +326,13 @@ async fn a_foreign_invoice_is_not_found(backend: Backend) {
     top_up(&app, &fake, &alice, "10", "mine").await;
 
     let foreign = expect_error(
-        get(&app, "/api/billing/invoices/SY-000001", &bob).await,
+        app.get("/api/billing/invoices/SY-000001", &bob).await,
         404,
         "resource_not_found",
     )
     .await;
     let missing = expect_error(
-        get(&app, "/api/billing/invoices/SY-000099", &bob).await,
+        app.get("/api/billing/invoices/SY-000099", &bob).await,
         404,
         "resource_not_found",
     )
@@ -364,7 +344,8 @@ async fn a_foreign_invoice_is_not_found(backend: Backend) {
     );
     for bad in ["SY-", "banana", "SY-00x1"] {
         expect_error(
-            get(&app, &format!("/api/billing/invoices/{bad}"), &alice).await,
+            app.get(&format!("/api/billing/invoices/{bad}"), &alice)
+                .await,
             404,
             "resource_not_found",
         )
@@ -372,9 +353,11 @@ async fn a_foreign_invoice_is_not_found(backend: Backend) {
     }
     assert!(invoices(&app, &bob).await.is_empty());
     // The owner and an admin may read it.
-    let owner = get(&app, "/api/billing/invoices/SY-000001", &alice).await;
+    let owner = app.get("/api/billing/invoices/SY-000001", &alice).await;
     assert_eq!(owner.status(), 200);
-    let admin = get(&app, "/api/billing/invoices/SY-000001", &app.admin_key).await;
+    let admin = app
+        .get("/api/billing/invoices/SY-000001", &app.admin_key)
+        .await;
     assert_eq!(admin.status(), 200);
     assert!(admin.bytes().await.unwrap().starts_with(b"%PDF"));
 }

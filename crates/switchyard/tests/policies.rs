@@ -28,18 +28,6 @@ async fn put(app: &TestApp, path: &str, key: &str, body: Value) -> reqwest::Resp
         .unwrap()
 }
 
-async fn get(app: &TestApp, path: &str, key: &str) -> Value {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 /// The policy the running gateway holds for this key and its account.
 fn in_snapshot(app: &TestApp, key: &str) -> (DataPolicy, DataPolicy) {
     let caller = app.gateway().authenticate(Some(key)).unwrap();
@@ -59,7 +47,7 @@ async fn a_key_is_created_with_a_policy_and_it_can_change(backend: Backend) {
         .await;
 
     // Normalised (upper case, no duplicates) and shown as the API took it.
-    let keys = get(&app, "/api/keys", &secret).await;
+    let keys = app.get_json("/api/keys", &secret).await;
     let key = &keys["data"][0];
     assert_eq!(
         key["data_policy"],
@@ -67,7 +55,7 @@ async fn a_key_is_created_with_a_policy_and_it_can_change(backend: Backend) {
     );
     let id = key["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        get(&app, &format!("/api/keys/{id}"), &secret).await["data_policy"],
+        app.get_json(&format!("/api/keys/{id}"), &secret).await["data_policy"],
         key["data_policy"]
     );
     let (key_policy, account_policy) = in_snapshot(&app, &secret);
@@ -105,7 +93,7 @@ async fn a_key_is_created_with_a_policy_and_it_can_change(backend: Backend) {
         }
     );
     assert_eq!(
-        get(&app, &format!("/api/keys/{id}"), &secret).await["data_policy"],
+        app.get_json(&format!("/api/keys/{id}"), &secret).await["data_policy"],
         body["data_policy"]
     );
 
@@ -143,7 +131,7 @@ async fn an_account_policy_is_set_by_an_admin(backend: Backend) {
     assert_eq!(key_policy, DataPolicy::default());
     assert_eq!(account_policy.jurisdictions, Some(vec!["DE".into()]));
 
-    let users = get(&app, "/api/users", &app.admin_key).await;
+    let users = app.get_json("/api/users", &app.admin_key).await;
     let listed = users["data"]
         .as_array()
         .unwrap()
@@ -202,7 +190,7 @@ async fn bad_policies_are_refused_naming_the_field(backend: Backend) {
     }
     // None of those made a key.
     assert_eq!(
-        get(&app, "/api/keys", &secret).await["data"]
+        app.get_json("/api/keys", &secret).await["data"]
             .as_array()
             .unwrap()
             .len(),
@@ -210,7 +198,7 @@ async fn bad_policies_are_refused_naming_the_field(backend: Backend) {
     );
 
     // On the PUT endpoints the body is the policy, so the field is named on its own.
-    let key_id = get(&app, "/api/keys", &secret).await["data"][0]["id"]
+    let key_id = app.get_json("/api/keys", &secret).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -248,7 +236,7 @@ async fn only_owners_and_admins_set_policies(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (user, secret) = app.user_with_key("mine@example.com", json!({})).await;
     let (_, other) = app.user_with_key("theirs@example.com", json!({})).await;
-    let key_id = get(&app, "/api/keys", &secret).await["data"][0]["id"]
+    let key_id = app.get_json("/api/keys", &secret).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
