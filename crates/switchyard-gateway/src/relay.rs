@@ -57,6 +57,8 @@ struct Inner {
     flight: Option<InFlight>,
     /// The request's content, only when its key captures it ([`Pending::capture`]).
     capture: Option<Capture>,
+    /// Refused for a backlog ([`Pending::refuse`]): the row is kept only if there is room.
+    shed: bool,
 }
 
 /// A request's log row, finished exactly once.
@@ -109,6 +111,7 @@ impl Pending {
                 request_body,
                 flight: None,
                 capture: None,
+                shed: false,
             })),
         }
     }
@@ -202,6 +205,15 @@ impl Pending {
             row.error_code = Some(error.code.code().to_owned());
         }
         self.finish();
+    }
+
+    /// Finishes a request refused on arrival because the log is backlogged
+    /// ([`LogSender::backlogged`]). It moved no money, so its row may be shed.
+    pub fn refuse(&mut self, error: &ApiError) {
+        if let Some(inner) = self.inner.as_mut() {
+            inner.shed = true;
+        }
+        self.fail(error);
     }
 
     /// Finishes a request that got an answer (complete or not), metering and pricing it.
@@ -307,7 +319,11 @@ impl Pending {
         if let Some(capture) = inner.capture.take() {
             inner.log.send_content(capture.finish(&inner.row));
         }
-        inner.log.send(inner.row);
+        if inner.shed {
+            inner.log.send_or_shed(inner.row);
+        } else {
+            inner.log.send(inner.row);
+        }
     }
 }
 

@@ -125,6 +125,58 @@ impl Drop for TestDb {
     }
 }
 
+/// A second connection holding the write lock of the tables the request-log writer fills, as
+/// a stuck or overloaded database would: the writer's next transaction waits (and on SQLite
+/// fails after the busy timeout, to be retried) until [`WriteLock::release`]. Reads go on.
+#[derive(Debug)]
+pub enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl WriteLock {
+    /// Takes the lock on the database at `url` (a [`TestDb::url`]).
+    pub async fn take(url: &str) -> WriteLock {
+        if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot open the SQLite test database: {e}"));
+            // SQLite has one writer at a time: holding the RESERVED lock stops every other.
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("cannot take SQLite's write lock: {e}"));
+            WriteLock::Sqlite(conn)
+        } else {
+            let mut conn = PgConnection::connect(url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test database: {e}"));
+            // EXCLUSIVE mode lets readers in and keeps every INSERT out.
+            sqlx::raw_sql(
+                "BEGIN; LOCK TABLE request_logs, transfers, ledger_accounts IN EXCLUSIVE MODE",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot lock the PostgreSQL tables: {e}"));
+            WriteLock::Postgres(conn)
+        }
+    }
+
+    /// Ends the lock's transaction (writing nothing) and closes its connection.
+    pub async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut conn) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+                let _ = conn.close().await;
+            }
+            WriteLock::Postgres(mut conn) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
 /// `url` with its database (the path) replaced by `name`, keeping credentials, host and query.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

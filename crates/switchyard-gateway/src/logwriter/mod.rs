@@ -31,7 +31,9 @@ pub struct WriterConfig {
     pub batch_size: usize,
     /// Longest a row waits for its batch to fill.
     pub flush_interval: Duration,
-    /// Rows queued before senders spill to a task (see `send`).
+    /// Records queued before senders spill to a task (see `send`). Its last quarter is a
+    /// reserve for requests already admitted: while less than that is free, new ones are
+    /// refused (see [`LogSender::backlogged`]).
     pub queue: usize,
     /// How long a request's hold waits in memory before it is written to the ledger. Zero
     /// writes it with the batch that receives it (unless its settlement is in that batch).
@@ -64,6 +66,8 @@ pub enum Record {
 #[derive(Clone, Debug)]
 pub struct LogSender {
     tx: mpsc::Sender<Record>,
+    /// Free room below which the queue counts as backlogged: a quarter of it.
+    reserve: usize,
 }
 
 impl LogSender {
@@ -77,6 +81,29 @@ impl LogSender {
 
     pub fn send_content(&self, captured: Captured) {
         self.send_record(Record::Content(Box::new(captured)));
+    }
+
+    /// True while less than the reserve (a quarter of the queue) is free: the store has fallen
+    /// behind. The pipeline then refuses new requests, so the records of those already
+    /// admitted always find room and memory stays bounded however long the store is away.
+    /// One atomic load.
+    pub fn backlogged(&self) -> bool {
+        self.tx.capacity() < self.reserve
+    }
+
+    /// Records waiting in the queue now (its depth, for `/metrics`).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Queues the row of a request refused because of a backlog, if there is room now.
+    /// Without room it is dropped and counted (`switchyard_log_rows_shed_total`): such a
+    /// request moved no money, and keeping its row would need memory that a long outage
+    /// would grow without bound.
+    pub fn send_or_shed(&self, row: RequestLog) {
+        if self.tx.try_send(Record::Log(Box::new(row))).is_err() {
+            metrics::counter!("switchyard_log_rows_shed_total").increment(1);
+        }
     }
 
     /// Returns once every record queued before this call is written.
@@ -111,9 +138,11 @@ impl LogSender {
 
 /// Starts the writer. Await the handle after dropping every `LogSender` to flush everything.
 pub fn spawn(store: Store, config: WriterConfig, money: Arc<Money>) -> (LogSender, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let queue = config.queue.max(1);
+    let (tx, rx) = mpsc::channel(queue);
     let handle = tokio::spawn(run(store, config, money, rx));
-    (LogSender { tx }, handle)
+    let reserve = (queue / 4).max(1);
+    (LogSender { tx, reserve }, handle)
 }
 
 /// How often a filling batch looks for new rows. Waking once per tick instead of once per
@@ -376,6 +405,32 @@ mod tests {
             .expect("the writer drains and ends")
             .unwrap();
         assert_eq!(count(&store).await, 2_000);
+    }
+
+    #[tokio::test]
+    async fn the_last_quarter_of_the_queue_is_kept_for_admitted_requests() {
+        // No writer: the queue only fills.
+        let (tx, mut rx) = mpsc::channel(8);
+        let log = LogSender { tx, reserve: 2 };
+        for queued in 0..6 {
+            assert!(!log.backlogged(), "{queued} of 8 queued");
+            log.send(row());
+        }
+        assert!(!log.backlogged(), "two free: the reserve is still whole");
+        log.send(row());
+        assert!(log.backlogged(), "one free: less than the reserve");
+        assert_eq!(log.queued(), 7);
+        // A refused request's row takes the last slot, then is shed rather than spilled.
+        log.send_or_shed(row());
+        log.send_or_shed(row());
+        assert_eq!(log.queued(), 8);
+        // An admitted request's row is never shed: it waits for room in a task.
+        log.send(row());
+        for _ in 0..9 {
+            assert!(matches!(rx.recv().await, Some(Record::Log(_))));
+        }
+        assert!(rx.try_recv().is_err(), "the shed row was not kept");
+        assert!(!log.backlogged());
     }
 
     #[tokio::test]

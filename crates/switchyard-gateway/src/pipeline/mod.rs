@@ -220,6 +220,11 @@ impl Gateway {
         &self.store
     }
 
+    /// The request log's queue: how deep it is and whether new requests are refused.
+    pub fn log(&self) -> &LogSender {
+        &self.log
+    }
+
     /// The deployment's `privacy.content_logging`.
     pub fn content_logging(&self) -> ContentLogging {
         self.config.content_logging
@@ -302,13 +307,20 @@ impl Gateway {
         body: Bytes,
     ) -> Response<Body> {
         let mut pending = Pending::new(self.log.clone(), &meta, endpoint, body.clone());
+        let dialect = Dialect::of(endpoint);
+        if self.log.backlogged() {
+            // The store has fallen behind: admitting more would grow memory without bound
+            // or, once records were dropped, lose charges. Refused before any work.
+            let error = backlog_error().in_dialect(dialect);
+            pending.refuse(&error);
+            return error.into_response_for(dialect);
+        }
         match self
             .run(endpoint, &meta, credentials, body, &mut pending)
             .await
         {
             Ok(response) => response,
             Err(error) => {
-                let dialect = Dialect::of(endpoint);
                 let error = error.in_dialect(dialect);
                 pending.fail(&error);
                 error.into_response_for(dialect)
@@ -451,6 +463,15 @@ fn preferences(
     Preferences::parse(text)
         .map(Some)
         .map_err(|message| ApiError::new(ErrorCode::InvalidRequest, message).with_param(param))
+}
+
+/// The answer while the log is backlogged ([`crate::logwriter::LogSender::backlogged`]).
+fn backlog_error() -> ApiError {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "Switchyard is not taking requests for a moment: its database is not keeping up with the request log. Try again shortly.",
+    )
+    .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
 }
 
 /// Every channel is out of reach before a single attempt: cooling after `Retry-After`, or

@@ -23,6 +23,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
+    if state.gateway.log().backlogged() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "reason": "the request log is behind: the database is not keeping up"
+            })),
+        )
+            .into_response();
+    }
     match state.gateway.store().check_ready().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => (
@@ -35,6 +45,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus text exposition: the process's recorder, then this node's channel gauges.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    metrics::gauge!("switchyard_log_queue_depth").set(state.gateway.log().queued() as f64);
     let mut text = state.metrics.render();
     super::channels::render_gauges(
         &state.gateway.catalog(),
