@@ -166,26 +166,28 @@ impl Money {
             .clone()
     }
 
-    /// The worst case a request can cost: every prompt token (at most one per byte of the
-    /// body) and every output token it allows, at the model's prices.
-    pub fn worst_case(
+    /// The most output tokens a request allows: its `max_tokens` (else the configured default)
+    /// for each of its choices; none for a model without output (embeddings).
+    pub fn max_output_tokens(
         &self,
-        prices: Prices,
-        prompt_tokens: u64,
-        max_output: Option<u64>,
+        max_tokens: Option<u64>,
         choices: u64,
         has_output: bool,
-    ) -> Nanos {
-        let output = if has_output {
-            max_output
-                .unwrap_or(self.config.default_max_output_tokens)
-                .saturating_mul(choices.max(1))
-        } else {
-            0
-        };
+    ) -> u64 {
+        if !has_output {
+            return 0;
+        }
+        max_tokens
+            .unwrap_or(self.config.default_max_output_tokens)
+            .saturating_mul(choices.max(1))
+    }
+
+    /// The worst case a request can cost: every prompt token (at most one per byte of the
+    /// body) and every output token it allows ([`Money::max_output_tokens`]), at `prices`.
+    pub fn worst_case(prices: Prices, prompt_tokens: u64, output_tokens: u64) -> Nanos {
         prices.cost(&Usage {
             prompt_tokens,
-            completion_tokens: output,
+            completion_tokens: output_tokens,
             ..Usage::default()
         })
     }

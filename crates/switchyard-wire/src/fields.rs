@@ -160,6 +160,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
     }
 }
 
+/// The top-level `usage` object of a whole response body, typed as the format spells it, read
+/// without building a tree (everything else is skipped). `None` when the body is not JSON or
+/// has no usage.
+pub(crate) fn top_level_usage<U: serde::de::DeserializeOwned>(body: &[u8]) -> Option<U> {
+    #[derive(serde::Deserialize)]
+    #[serde(bound = "U: serde::de::DeserializeOwned")]
+    struct Response<U> {
+        #[serde(default = "Option::default")]
+        usage: Option<U>,
+    }
+    serde_json::from_slice::<Response<U>>(body).ok()?.usage
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

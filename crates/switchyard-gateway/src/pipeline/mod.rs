@@ -533,9 +533,8 @@ impl Gateway {
         let route = &targets.primary;
         let has_output = route.model.kind == ModelKind::Chat;
         let budget = money.budget(caller.user.id);
-        let bound = |prompt: u64| {
-            money.worst_case(prices, prompt, peek.max_tokens, peek.choices, has_output)
-        };
+        let output = money.max_output_tokens(peek.max_tokens, peek.choices, has_output);
+        let bound = |prompt: u64| Money::worst_case(prices, prompt, output);
         // Cluster mode: this user's reservations on this replica take turns through the shared
         // check, so the budget it reports there is exact.
         let cluster = money.shared().filter(|_| enforce);
@@ -544,20 +543,12 @@ impl Gateway {
             Some(_) => Some(turn_of.cluster_turn.lock().await),
             None => None,
         };
-        let refuse = |available: Nanos, amount: Nanos| {
-            let counted = meter::estimate_prompt(peek.endpoint, body);
+        let refuse = |available: Nanos, amount: Nanos, counted: u64| {
             ApiError::new(
                 ErrorCode::InsufficientQuota,
                 format!(
-                    "Your balance cannot cover this request: ${} is available and the request may cost up to ${amount} ({counted} prompt tokens and up to {} output tokens of `{}`). Top up your balance{}.",
+                    "Your balance cannot cover this request: ${} is available and the request may cost up to ${amount} ({counted} prompt tokens and up to {output} output tokens of `{}`). Top up your balance{}.",
                     available.max(Nanos::ZERO),
-                    if has_output {
-                        peek.max_tokens
-                            .unwrap_or(money.config().default_max_output_tokens)
-                            * peek.choices.max(1)
-                    } else {
-                        0
-                    },
                     route.model.name,
                     if has_output && peek.max_tokens.is_none() {
                         " or set a lower `max_tokens`"
@@ -574,7 +565,7 @@ impl Gateway {
             let counted = meter::estimate_prompt(peek.endpoint, body);
             amount = bound(counted);
             if let Err(available) = budget.try_reserve(amount, enforce) {
-                return Err(refuse(available, amount));
+                return Err(refuse(available, amount, counted));
             }
         }
         // From here every way out gives the reservation back (including the client leaving
@@ -596,7 +587,8 @@ impl Gateway {
             {
                 Ok(Ok(())) => {}
                 Ok(Err(HeldElsewhere(elsewhere))) => {
-                    return Err(refuse(own_after + amount - elsewhere, amount));
+                    let counted = meter::estimate_prompt(peek.endpoint, body);
+                    return Err(refuse(own_after + amount - elsewhere, amount, counted));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cluster reservations unreachable; refusing paid requests");

@@ -78,15 +78,7 @@ impl Reported {
 /// The usage of a whole Anthropic response body, read without building a JSON tree (for the
 /// pass-through path). `None` when the body is not JSON or has no usage.
 pub fn usage_of_response(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct Response {
-        #[serde(default)]
-        usage: Option<WireUsage>,
-    }
-    serde_json::from_slice::<Response>(body)
-        .ok()?
-        .usage
-        .map(|u| u.to_usage())
+    crate::fields::top_level_usage::<WireUsage>(body).map(|u| u.to_usage())
 }
 
 #[cfg(test)]

@@ -53,15 +53,7 @@ impl WireUsage {
 
 /// The `usage` of a whole (non-streamed) response body, if it has one.
 pub fn usage_of_response(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct Response {
-        #[serde(default)]
-        usage: Option<WireUsage>,
-    }
-    serde_json::from_slice::<Response>(body)
-        .ok()?
-        .usage
-        .map(|u| u.to_usage())
+    crate::fields::top_level_usage::<WireUsage>(body).map(|u| u.to_usage())
 }
 
 #[cfg(test)]
