@@ -5,8 +5,9 @@
 //! (`/api/...`), so whatever the dashboard does is scriptable with a key. The server's part is
 //! small on purpose: pick a language for the first paint and serve files with validators.
 //!
-//! **Boundary:** nothing here reads the store. A page's server time is the shell's (a string
-//! substitution) plus the API calls it makes, which is what the page-speed benchmark measures.
+//! **Boundary:** nothing here reads the store. A page's server time is the shell's (rendered
+//! once per language, then shared) plus the API calls it makes, which is what the page-speed
+//! benchmark measures.
 
 mod assets;
 pub mod lang;
@@ -17,7 +18,9 @@ use axum::Router;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::sync::LazyLock;
 
 /// The dashboard's routes, merged into the main router.
 pub fn routes() -> Router<AppState> {
@@ -38,12 +41,31 @@ pub fn routes() -> Router<AppState> {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The shell in `lang` (one of [`lang::LANGUAGES`]): its only variables are the language and
+/// the assets' version, so each language's page is rendered once and shared.
+fn rendered_shell(lang: &str) -> Bytes {
+    static SHELLS: LazyLock<Vec<(&'static str, Bytes)>> = LazyLock::new(|| {
+        lang::LANGUAGES
+            .iter()
+            .map(|lang| {
+                let page = assets::SHELL
+                    .replace("{{lang}}", lang)
+                    .replace("{{dir}}", "ltr")
+                    .replace("{{v}}", assets::version());
+                (*lang, Bytes::from(page))
+            })
+            .collect()
+    });
+    SHELLS
+        .iter()
+        .find(|(rendered, _)| *rendered == lang)
+        .or_else(|| SHELLS.first())
+        .map(|(_, page)| page.clone())
+        .unwrap_or_default()
+}
+
 async fn shell(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let lang = lang::choose(query.as_deref(), &headers);
-    let body = assets::SHELL
-        .replace("{{lang}}", lang)
-        .replace("{{dir}}", "ltr")
-        .replace("{{v}}", assets::version());
+    let body = rendered_shell(lang::choose(query.as_deref(), &headers));
     (
         [
             (
@@ -134,6 +156,19 @@ mod tests {
             .skip(1)
             .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
             .collect()
+    }
+
+    /// Each language's shell is rendered whole: its `lang`, the assets' version, no
+    /// placeholder left; an unknown language gets English.
+    #[test]
+    fn the_shell_is_rendered_per_language() {
+        for lang in LANGUAGES {
+            let page = String::from_utf8(super::rendered_shell(lang).to_vec()).unwrap();
+            assert!(page.contains(&format!("lang=\"{lang}\"")), "{lang}: {page}");
+            assert!(page.contains(super::assets::version()), "{lang}");
+            assert!(!page.contains("{{"), "{lang}: a placeholder is left");
+        }
+        assert_eq!(super::rendered_shell("xx"), super::rendered_shell("en"));
     }
 
     /// Every language has every string, with the same `{placeholders}` as English.
