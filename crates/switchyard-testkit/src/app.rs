@@ -351,6 +351,28 @@ impl TestApp {
             .expect("the app is running")
     }
 
+    /// Creates a non-admin user with exactly `usd` of balance (none for `"0"`) and a key for
+    /// it; returns (user id, key secret).
+    pub async fn funded_user(&self, email: &str, usd: &str) -> (UserId, String) {
+        let response = self
+            .post(
+                "/api/users",
+                &self.admin_key,
+                &serde_json::json!({"email": email}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "user creation failed");
+        let user: Value = response.json().await.expect("JSON body");
+        let id: UserId = user["id"].as_str().expect("id").parse().expect("a user id");
+        let created = self
+            .create_key(serde_json::json!({"user_id": id.to_string()}))
+            .await;
+        if usd != "0" {
+            self.credit(id, usd).await;
+        }
+        (id, created["key"].as_str().expect("key").to_owned())
+    }
+
     /// Creates a non-admin user with [`USER_CREDIT_USD`] of balance and a key for it; returns
     /// (user id, key secret).
     pub async fn user_with_key(&self, email: &str, key: Value) -> (String, String) {

@@ -11,7 +11,7 @@ use common::{CENT_MODEL, expect_error, request_id, settled};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use switchyard_core::ledger::AccountId;
-use switchyard_core::{Nanos, UserId};
+use switchyard_core::Nanos;
 use switchyard_store::test_support::WriteLock;
 use switchyard_store::{Backend, LogFilter};
 use switchyard_testkit::TestApp;
@@ -31,24 +31,7 @@ async fn a_stalled_database_refuses_new_requests_and_loses_no_charge(backend: Ba
         &format!("{CENT_MODEL}\n[log]\nqueue = {QUEUE}\nflush_ms = 10\n"),
     )
     .await;
-    let created = app
-        .post(
-            "/api/users",
-            &app.admin_key,
-            &json!({"email": "steady@example.com"}),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let user: UserId = created.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let key = app.create_key(json!({"user_id": user.to_string()})).await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.credit(user, "1").await;
+    let (user, key) = app.funded_user("steady@example.com", "1").await;
     let mut served = Vec::new();
     let first = app
         .post("/v1/chat/completions", &key, &cent_request())

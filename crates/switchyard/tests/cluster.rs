@@ -8,7 +8,7 @@ mod common;
 
 use common::{request_id, settled};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_core::ledger::AccountId;
 use switchyard_core::{Nanos, UserId};
 use switchyard_store::{Backend, Store};
@@ -38,24 +38,7 @@ async fn two_replicas_never_overspend_one_balance() {
     let config = cluster_config();
     let a = TestApp::spawn_with(Backend::Postgres, &config).await;
     let b = a.spawn_replica(&config).await;
-    let response = a
-        .post(
-            "/api/users",
-            &a.admin_key,
-            &json!({"email": "cluster@example.com"}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let user: UserId = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let key = a.create_key(json!({"user_id": user.to_string()})).await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.credit(user, "1.00").await;
+    let (user, key) = a.funded_user("cluster@example.com", "1.00").await;
     // Both replicas know the key and the balance before the load starts.
     for replica in [&a, &b] {
         for _ in 0..200 {

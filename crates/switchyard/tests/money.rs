@@ -31,21 +31,6 @@ fn cent_request() -> Value {
     json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
 }
 
-/// A user with exactly `usd` of balance and a key.
-async fn funded_user(app: &TestApp, email: &str, usd: &str) -> (UserId, String) {
-    let response = app
-        .post("/api/users", &app.admin_key, &json!({"email": email}))
-        .await;
-    assert_eq!(response.status(), 201);
-    let user: Value = response.json().await.unwrap();
-    let id: UserId = user["id"].as_str().unwrap().parse().unwrap();
-    let key = app.create_key(json!({"user_id": id.to_string()})).await;
-    if usd != "0" {
-        app.credit(id, usd).await;
-    }
-    (id, key["key"].as_str().unwrap().to_owned())
-}
-
 async fn balance(store: &Store, user: UserId) -> Nanos {
     store
         .account(&AccountId::user(user))
@@ -58,7 +43,7 @@ async fn balance(store: &Store, user: UserId) -> Nanos {
 /// M1: $1.00, requests of $0.01 that reserve $0.05, 10,000 of them at concurrency 500.
 async fn m1_concurrent_requests_never_overspend(backend: Backend) {
     let app = TestApp::spawn_with(backend, PRICED).await;
-    let (user, key) = funded_user(&app, "m1@example.com", "1.00").await;
+    let (user, key) = app.funded_user("m1@example.com", "1.00").await;
     let budget = app.gateway().money().budget(user);
     // Sample the balance in the store and the budget in memory while the load runs.
     let running = Arc::new(AtomicBool::new(true));
@@ -155,7 +140,7 @@ async fn m1_concurrent_requests_never_overspend(backend: Backend) {
 
 async fn a_request_that_does_not_fit_gets_402_and_one_that_fits_passes(backend: Backend) {
     let app = TestApp::spawn_with(backend, PRICED).await;
-    let (user, key) = funded_user(&app, "fit@example.com", "0.03").await;
+    let (user, key) = app.funded_user("fit@example.com", "0.03").await;
     // max_tokens 20 reserves $0.05 > $0.03.
     let response = app
         .post("/v1/chat/completions", &key, &cent_request())
@@ -174,7 +159,7 @@ async fn a_request_that_does_not_fit_gets_402_and_one_that_fits_passes(backend: 
     settled(&app, user).await;
     assert_eq!(balance(&app.store, user).await, Nanos(20_000_000));
     // A zero balance refuses; a credit lets requests through again.
-    let (broke, broke_key) = funded_user(&app, "broke@example.com", "0").await;
+    let (broke, broke_key) = app.funded_user("broke@example.com", "0").await;
     let response = app.post("/v1/chat/completions", &broke_key, &small).await;
     expect_error(response, 402, "insufficient_quota").await;
     app.credit(broke, "1").await;
@@ -265,7 +250,7 @@ async fn every_ending_resolves_its_hold_once(backend: Backend) {
 /// the balance comes back.
 async fn orphaned_holds_are_voided_by_the_sweeper(backend: Backend) {
     let app = TestApp::spawn_with(backend, "[billing]\nwelcome_credit_usd = 1\nrefresh_ms = 50\nsweep_interval_ms = 100\nhold_ttl_ms = 6000\n").await;
-    let (user, _key) = funded_user(&app, "orphan@example.com", "1").await;
+    let (user, _key) = app.funded_user("orphan@example.com", "1").await;
     let now = switchyard_gateway::pipeline_now_millis();
     let orphan = Transfer::hold(
         RequestId::new(),
@@ -302,7 +287,7 @@ async fn postpaid_charges_without_refusing(backend: Backend) {
         &format!("{PRICED}\n[billing]\nprepaid = false\nrefresh_ms = 50\n"),
     )
     .await;
-    let (user, key) = funded_user(&app, "postpaid@example.com", "0").await;
+    let (user, key) = app.funded_user("postpaid@example.com", "0").await;
     let response = app
         .post("/v1/chat/completions", &key, &cent_request())
         .await;
