@@ -106,14 +106,7 @@ fn refunded(event_id: &str, charge: &str, intent: &str, amount: i64, refunded: i
 
 /// What `user`'s balance gained since it was `start`.
 async fn balance(app: &TestApp, user: UserId, start: Nanos) -> Nanos {
-    let now = app
-        .store
-        .account(&AccountId::user(user))
-        .await
-        .unwrap()
-        .totals
-        .balance();
-    now - start
+    common::balance(&app.store, user).await - start
 }
 
 fn usd(text: &str) -> Nanos {

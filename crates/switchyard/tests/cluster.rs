@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::{request_id, settled};
+use common::{balance, request_id, settled};
 use futures_util::StreamExt;
 use serde_json::json;
-use switchyard_core::ledger::AccountId;
-use switchyard_core::{Nanos, UserId};
-use switchyard_store::{Backend, Store};
+use switchyard_core::Nanos;
+use switchyard_store::Backend;
 use switchyard_testkit::TestApp;
 
 /// The cent model (a request costs $0.01 and, with `max_tokens` 20, reserves $0.05), Redis,
@@ -22,15 +21,6 @@ fn cluster_config() -> String {
          [billing]\nwelcome_credit_usd = 100\nrefresh_ms = 50\ncluster_grace_ms = 500\nhold_write_delay_ms = 100\n{}",
         common::CENT_MODEL
     )
-}
-
-async fn balance(store: &Store, user: UserId) -> Nanos {
-    store
-        .account(&AccountId::user(user))
-        .await
-        .unwrap()
-        .totals
-        .balance()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{chat, chat_stream, expect_error, request_id, resolved_once, settled};
+use common::{balance, chat, chat_stream, expect_error, request_id, resolved_once, settled};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use switchyard_core::ledger::{AccountId, Transfer};
 use switchyard_core::{Nanos, RequestId, UserId};
-use switchyard_store::{Backend, Store};
+use switchyard_store::Backend;
 use switchyard_testkit::TestApp;
 
 on_both_stores!(
@@ -29,15 +29,6 @@ const PRICED: &str = common::CENT_MODEL;
 
 fn cent_request() -> Value {
     json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
-}
-
-async fn balance(store: &Store, user: UserId) -> Nanos {
-    store
-        .account(&AccountId::user(user))
-        .await
-        .unwrap()
-        .totals
-        .balance()
 }
 
 /// M1: $1.00, requests of $0.01 that reserve $0.05, 10,000 of them at concurrency 500.

@@ -322,15 +322,8 @@ async fn after_the_grace_nothing_personal_remains(backend: Backend) {
     expect_error(signin(&app, &email).await, 401, "invalid_credentials").await;
     // The address is free again, but its new-user credit was had: the keyed hash remembers.
     let again = signup(&app, &email).await;
-    let balance = app
-        .store
-        .account(&switchyard_core::ledger::AccountId::user(again.user))
-        .await
-        .unwrap()
-        .totals
-        .balance();
     assert_eq!(
-        balance,
+        common::balance(&app.store, again.user).await,
         switchyard_core::Nanos::ZERO,
         "credit claimed twice"
     );

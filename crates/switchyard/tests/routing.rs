@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{chat, expect_error, request_id, settled};
+use common::{balance, chat, expect_error, request_id, settled};
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::{Value, json};
@@ -187,15 +187,6 @@ async fn blast(app: &TestApp, key: &str, body: Value, n: usize, c: usize) -> Vec
         .await
 }
 
-async fn balance(app: &TestApp, user: UserId) -> Nanos {
-    app.store
-        .account(&AccountId::user(user))
-        .await
-        .unwrap()
-        .totals
-        .balance()
-}
-
 /// Two channels, one failing every request with 500: all 1,000 requests succeed, and the
 /// failing channel sees at most 5 requests (the breaker's threshold) before it is ejected.
 async fn a_failing_channel_is_ejected_and_every_request_succeeds(backend: Backend) {
@@ -273,7 +264,7 @@ async fn a_flaky_upstream_gets_bounded_retries_and_each_success_is_charged_once(
     let app = TestApp::spawn_with(backend, ROUTED).await;
     let (user, key) = app.user_with_key("flaky@example.com", json!({})).await;
     let user: UserId = user.parse().unwrap();
-    let before = balance(&app, user).await;
+    let before = balance(&app.store, user).await;
     let requests = 1_000;
     let ids: Vec<(u16, String)> = stream::iter(0..requests)
         .map(|_| {
@@ -340,7 +331,7 @@ async fn a_flaky_upstream_gets_bounded_retries_and_each_success_is_charged_once(
         }
         charged += row.cost;
     }
-    assert_eq!(before - balance(&app, user).await, charged);
+    assert_eq!(before - balance(&app.store, user).await, charged);
     assert_eq!(
         app.store.verify_ledger().await.unwrap(),
         Vec::<String>::new()
@@ -357,7 +348,7 @@ async fn a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided(backen
     let app = TestApp::spawn_with(backend, ROUTED).await;
     let (user, key) = app.user_with_key("hung@example.com", json!({})).await;
     let user: UserId = user.parse().unwrap();
-    let before = balance(&app, user).await;
+    let before = balance(&app.store, user).await;
     let started = Instant::now();
     let response = app
         .post("/v1/chat/completions", &key, &chat("hung", "hello?"))
@@ -386,7 +377,11 @@ async fn a_hung_upstream_times_out_at_the_deadline_and_its_hold_is_voided(backen
             .all(|t| t.amount == Nanos::ZERO || !t.id.starts_with("settle:")),
         "nothing charged: {hold:?}"
     );
-    assert_eq!(balance(&app, user).await, before, "the hold was voided");
+    assert_eq!(
+        balance(&app.store, user).await,
+        before,
+        "the hold was voided"
+    );
     println!("hung upstream ({backend:?}): 504 after {elapsed:?} (deadline 2 s)");
     app.shutdown().await;
 }

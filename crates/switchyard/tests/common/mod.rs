@@ -94,6 +94,19 @@ input_usd_per_mtok = 0
 output_usd_per_mtok = 2500
 "#;
 
+/// `user`'s balance in the store's ledger.
+pub async fn balance(
+    store: &switchyard_store::Store,
+    user: switchyard_core::UserId,
+) -> switchyard_core::Nanos {
+    store
+        .account(&switchyard_core::ledger::AccountId::user(user))
+        .await
+        .unwrap()
+        .totals
+        .balance()
+}
+
 /// Waits until the writer has written everything queued so far, and checks that `user` has no
 /// hold left open (every finished request settled its own).
 pub async fn settled(app: &switchyard_testkit::TestApp, user: switchyard_core::UserId) {
