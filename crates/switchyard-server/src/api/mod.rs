@@ -177,7 +177,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(request_id::RequestIds)
         .with_state(state)
 }
 
