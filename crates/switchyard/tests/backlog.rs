@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{CENT_MODEL, balance, expect_error, request_id, settled};
-use serde_json::{Value, json};
+use common::{CENT_MODEL, balance, cent_request, expect_error, request_id, settled};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use switchyard_core::Nanos;
 use switchyard_store::test_support::WriteLock;
@@ -19,10 +19,6 @@ on_both_stores!(a_stalled_database_refuses_new_requests_and_loses_no_charge);
 
 /// The writer's queue: its last quarter (4 records) is the reserve for admitted requests.
 const QUEUE: usize = 16;
-
-fn cent_request() -> Value {
-    json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
-}
 
 /// Sends paid requests until three in a row are refused with 503 `unavailable`; keeps the
 /// ids of those served. Returns how many were refused.

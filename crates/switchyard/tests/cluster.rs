@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::{balance, request_id, settled};
+use common::{balance, cent_request, request_id, settled};
 use futures_util::StreamExt;
-use serde_json::json;
 use switchyard_core::Nanos;
 use switchyard_store::Backend;
 use switchyard_testkit::TestApp;
@@ -44,7 +43,7 @@ async fn two_replicas_never_overspend_one_balance() {
         );
     }
 
-    let body = json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let body = cent_request();
     let total = 2_000usize;
     let statuses: Vec<(u16, String)> = futures_util::stream::iter(0..total)
         .map(|i| {
@@ -124,7 +123,7 @@ async fn a_redis_outage_refuses_paid_requests() {
         common::CENT_MODEL
     );
     let app = TestApp::spawn_with(Backend::Postgres, &config).await;
-    let body = json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let body = cent_request();
     let served = app
         .post("/v1/chat/completions", &app.admin_key, &body)
         .await;

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{balance, chat, chat_stream, expect_error, request_id, resolved_once, settled};
+use common::{
+    balance, cent_request, chat, chat_stream, expect_error, request_id, resolved_once, settled,
+};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -26,10 +28,6 @@ on_both_stores!(
 );
 
 const PRICED: &str = common::CENT_MODEL;
-
-fn cent_request() -> Value {
-    json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
-}
 
 /// M1: $1.00, requests of $0.01 that reserve $0.05, 10,000 of them at concurrency 500.
 async fn m1_concurrent_requests_never_overspend(backend: Backend) {

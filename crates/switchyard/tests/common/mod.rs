@@ -94,6 +94,11 @@ input_usd_per_mtok = 0
 output_usd_per_mtok = 2500
 "#;
 
+/// A request to [`CENT_MODEL`] for $0.01 that reserves $0.05 (`max_tokens` 20).
+pub fn cent_request() -> Value {
+    json!({"model": "cent-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]})
+}
+
 /// `user`'s balance in the store's ledger.
 pub async fn balance(
     store: &switchyard_store::Store,
